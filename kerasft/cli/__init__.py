@@ -1,0 +1,1 @@
+"""The absl binaries: thin wrappers that turn flags into one library call each."""

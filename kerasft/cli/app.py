@@ -1,0 +1,88 @@
+"""What every kerasft binary shares: common flags and the error boundary.
+
+Binaries define their own flags at import and call `run_app(main)`. User
+errors (`ValueError`, `TypeError`, `FileNotFoundError`) become one clear
+line on stderr and exit status 2 instead of a stack trace; `--debug` shows
+the trace.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_integer("seed", 0, "Random seed for weights, shuffling and masking.")
+flags.DEFINE_bool("debug", False, "Show full stack traces for errors.")
+flags.DEFINE_bool(
+    "progress", True, "Show a Keras progress bar (one line an epoch when off)."
+)
+
+
+def keras_verbosity() -> int | str:
+    return "auto" if FLAGS.progress else 2
+
+
+def _quiet_tensorflow() -> None:
+    # TF's C++ start-up chatter (CUDA probes, oneDNN notices) hides the
+    # messages users need; errors still come through.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run_app(main) -> None:
+    """Run an absl `main(argv)` with kerasft's error handling."""
+    _quiet_tensorflow()
+    prog = os.path.basename(sys.argv[0]) or "kerasft"
+
+    def guarded(argv):
+        logging.set_verbosity(logging.INFO)
+        try:
+            return main(argv)
+        except (ValueError, TypeError, FileNotFoundError, ImportError) as e:
+            if FLAGS.debug:
+                raise
+            print(f"{prog}: error: {e}", file=sys.stderr)
+            sys.exit(2)
+
+    app.run(guarded)
+
+
+def reject_extra_args(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+
+
+def define_dataclass_flags(cls, helps: dict[str, str], skip: tuple[str, ...] = ()) -> None:
+    """Define one flag per field of a config dataclass, with its default.
+
+    Keeps each default in one place (the dataclass) for both Python and the
+    command line.
+    """
+    import dataclasses
+
+    definers = {
+        bool: flags.DEFINE_bool,
+        int: flags.DEFINE_integer,
+        float: flags.DEFINE_float,
+        str: flags.DEFINE_string,
+    }
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        kind = field.type if isinstance(field.type, type) else eval(field.type)  # noqa: S307
+        definers[kind](field.name, field.default, helps.get(field.name, field.name))
+
+
+def dataclass_from_flags(cls, skip: tuple[str, ...] = (), **overrides):
+    import dataclasses
+
+    values = {
+        f.name: FLAGS[f.name].value
+        for f in dataclasses.fields(cls)
+        if f.name not in skip
+    }
+    values.update(overrides)
+    return cls(**values)

@@ -1,0 +1,78 @@
+"""kerasft-export: export a fine-tuned model for TF Serving, or verify an export.
+
+Writes EXPORT_DIR/NAME/VERSION/ (next free version unless --version) through
+a temporary directory renamed into place only after the export has been
+verified in a fresh TF-only process (ops allow-listed for the TF Serving
+model server, warmup requests replayed, outputs batch-major), then rewrites
+EXPORT_DIR/models.config for `tensorflow_model_server --model_config_file`.
+
+Examples:
+  kerasft-export --model=runs/sentiment --name=sentiment
+  kerasft-export --model=runs/sentiment/model.keras --name=sentiment --keep=3
+  kerasft-export --verify=saved_models/sentiment/1
+"""
+
+import os
+
+from absl import flags
+
+from kerasft.cli import app
+
+flags.DEFINE_string(
+    "model", "", "A fine-tuning run directory or a .keras file to export."
+)
+flags.DEFINE_string("export_dir", "saved_models", "TF Serving model base directory.")
+flags.DEFINE_string("name", "", "Model name (default: the model's first head).")
+flags.DEFINE_integer("version", None, "Version number (default: next free).")
+flags.DEFINE_integer("keep", None, "Keep only the newest N versions.")
+flags.DEFINE_string(
+    "base_path_prefix", None,
+    "base_path prefix in models.config (e.g. /models for docker; default: "
+    "absolute paths).",
+)
+flags.DEFINE_string("verify", "", "Only verify this SavedModel directory.")
+flags.DEFINE_bool("skip_verify", False, "Publish without the fresh-process check.")
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    app.reject_extra_args(argv)
+    if FLAGS.verify:
+        from kerasft.export.verify import verify_saved_model
+
+        report = verify_saved_model(FLAGS.verify)
+        sigs = report.get("signatures", {})
+        print(f"OK: {FLAGS.verify} loads with TF + tf.text only; signatures: "
+              f"{', '.join(sorted(sigs))}")
+        return
+    if not FLAGS.model:
+        raise ValueError("Pass --model=RUN_DIR_OR_.keras (or --verify=SAVED_MODEL_DIR).")
+    from kerasft.export.saved_model import export_model
+    from kerasft.task import load_model
+
+    path = FLAGS.model
+    if os.path.isdir(path):
+        path = os.path.join(path, "model.keras")
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"No model found at {path!r}. Expected a `kerasft-finetune` run "
+            "directory (holding model.keras) or a .keras file."
+        )
+    model = load_model(path)
+    name = FLAGS.name or model.heads[0].name
+    out = export_model(
+        model, FLAGS.export_dir, name,
+        version=FLAGS.version, keep=FLAGS.keep,
+        verify=not FLAGS.skip_verify, base_path_prefix=FLAGS.base_path_prefix,
+    )
+    print(f"Exported {out} (signatures: {', '.join(h.name for h in model.heads)}, "
+          "serving_default, tokenize)")
+
+
+def run():
+    app.run_app(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,1 @@
+"""Readers that turn files into examples and text streams."""

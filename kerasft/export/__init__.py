@@ -1,0 +1,1 @@
+"""Export for TF Serving: SavedModel versions, warmup requests and serving checks."""

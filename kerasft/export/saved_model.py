@@ -1,0 +1,137 @@
+"""Export a `TaskModel` as a versioned SavedModel that TF Serving loads as is.
+
+One SavedModel holds the backbone once and one signature per head (the first
+head is also `serving_default`), plus `tokenize` (the exact token ids the
+model sees, for debugging train/serve skew). Every signature takes `text`,
+a `DT_STRING` batch of shape `(-1)`, and returns dense, batch-major tensors.
+Tokenization runs in the graph through the model's own `TextPreprocessor`,
+so only TF core and covered tf.text ops appear; each export is verified in a
+fresh process (`kerasft.export.verify`) before its version directory is
+renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from kerasft.export.verify import verify_saved_model
+from kerasft.export.versioning import write_models_config, write_version
+from kerasft.export.warmup import write_warmup_requests
+from kerasft.task import TaskModel
+from kerasft.tokenizers import save_vocabulary
+
+TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
+DEFAULT_WARMUP_TEXTS = (
+    "a gripping , beautifully acted film .",
+    "EU rejects German call to boycott British lamb .",
+    "",
+)
+
+
+def build_export_archive(
+    model: TaskModel, *, vocab_file: str | None = None
+) -> keras.export.ExportArchive:
+    """An `ExportArchive` with one endpoint per head plus `tokenize`.
+
+    Args:
+        model: a `TaskModel` with a `preprocessor`.
+        vocab_file: optional vocabulary file to ship in `assets/` (for
+            people and tools; the graph's lookup table is self-contained).
+    """
+    if model.preprocessor is None:
+        raise ValueError(
+            "Only models with a `preprocessor` can be exported (the SavedModel "
+            "takes raw text). Build `TaskModel(backbone, heads, preprocessor)`."
+        )
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(model.preprocessor.lookup_table)
+    if vocab_file:
+        archive.track(tf.saved_model.Asset(vocab_file))
+
+    for head in model.heads:
+        def serve(text, _name=head.name):
+            return model.serve(text, heads=[_name])[_name]
+
+        archive.add_endpoint(head.name, serve, input_signature=[TEXT_SPEC])
+
+    def tokenize(text):
+        features = model.preprocessor(text)
+        return {
+            "token_ids": features["token_ids"],
+            "padding_mask": tf.cast(features["padding_mask"], tf.int32),
+            "num_tokens": tf.reduce_sum(
+                tf.cast(features["padding_mask"], tf.int32), axis=-1
+            ),
+        }
+
+    archive.add_endpoint("tokenize", tokenize, input_signature=[TEXT_SPEC])
+    return archive
+
+
+def export_model(
+    model: TaskModel,
+    export_root: str | os.PathLike,
+    name: str,
+    *,
+    version: int | None = None,
+    keep: int | None = None,
+    warmup_texts: Sequence[str] = DEFAULT_WARMUP_TEXTS,
+    verify: bool = True,
+    base_path_prefix: str | None = None,
+) -> Path:
+    """Write `export_root/name/VERSION/` atomically and update `models.config`.
+
+    Args:
+        model: the `TaskModel` to export.
+        export_root: the TF Serving model base directory (`saved_models`).
+        name: the model name (TF Serving's `MODEL_NAME`).
+        version: the version number; defaults to the next free one.
+        keep: keep only the newest `keep` versions afterwards.
+        warmup_texts: sample inputs written as TF Serving warmup requests for
+            every signature.
+        verify: load and replay the export in a fresh TF-only process before
+            publishing it; a failure publishes nothing.
+        base_path_prefix: `base_path` prefix in `models.config` (e.g.
+            `/models` when `export_root` is mounted there in docker).
+
+    Returns:
+        The published version directory.
+
+    Example:
+    >>> export_model(model, "saved_models", "sentiment")  # doctest: +SKIP
+    """
+    if not warmup_texts:
+        raise ValueError("`warmup_texts` must hold at least one sample text.")
+
+    def write(tmp_dir: Path) -> None:
+        with tempfile.TemporaryDirectory() as scratch:
+            # The asset keeps its file name: it lands as assets/vocab.txt.
+            vocab_file = os.path.join(scratch, "vocab.txt")
+            save_vocabulary(model.preprocessor.vocabulary, vocab_file)
+            archive = build_export_archive(model, vocab_file=vocab_file)
+            archive.write_out(os.fspath(tmp_dir), verbose=False)
+        signatures = [h.name for h in model.heads] + ["serving_default", "tokenize"]
+        write_warmup_requests(
+            tmp_dir, {sig: [list(warmup_texts)] for sig in signatures}
+        )
+        if verify:
+            report = verify_saved_model(tmp_dir)
+            logging.info("Export verified: %s", _summary(report))
+
+    path = write_version(export_root, name, write, version=version, keep=keep)
+    write_models_config(export_root, base_path_prefix=base_path_prefix)
+    logging.info("Exported %s", path)
+    return path
+
+
+def _summary(report: dict) -> str:
+    ops = report.get("ops") or report.get("op_types") or []
+    return f"{len(ops)} op types, signatures {sorted(report.get('signatures', {}))}"

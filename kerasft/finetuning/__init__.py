@@ -1,0 +1,1 @@
+"""Fine-tuning strategies: schedules, losses, freezing, layer-wise rates, optimizers."""

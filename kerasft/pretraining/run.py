@@ -1,0 +1,193 @@
+"""One pretraining run end to end, the library call behind `kerasft-pretrain`.
+
+corpora (weighted) -> held-out slice + training mixture -> tokenizer (new,
+or the starting checkpoint's own) -> backbone (new, kerasft, keras-hub or
+Hugging Face) -> masked-LM `fit` -> `run_dir/backbone/` (a keras-hub preset
+that `kerasft-finetune --backbone=` and `BertBackbone.from_preset` load),
+with `config.json`, `vocab.txt`, `metrics.json`, `checkpoints/` and
+`tensorboard/` beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+
+import tensorflow as tf
+from absl import logging
+
+from kerasft.backbone import BackboneConfig, build_backbone, load_backbone, save_backbone
+from kerasft.data import corpus as corpus_lib
+from kerasft.data.mixing import mix_corpora, normalize_weights
+from kerasft.pretraining.mlm import PretrainConfig, pretrain
+from kerasft.tokenizers import TextPreprocessor, save_vocabulary, train_wordpiece_vocabulary
+
+
+@dataclasses.dataclass
+class PretrainRunConfig:
+    """Everything a pretraining run needs besides the MLM hyper-parameters.
+
+    Args:
+        corpora: corpus specs (`path[:weight]`, see `kerasft.data.corpus`).
+        labelled_data: a labelled dataset folder whose split files' text is
+            added as corpora (labels ignored).
+        labelled_splits: which splits of `labelled_data` to use.
+        allow_test_text: required to use the `test` split (transductive
+            pretraining; recorded in the config and warned about).
+        init_backbone: start from this backbone directory (kerasft,
+            keras-hub preset, or Hugging Face BERT); its vocabulary is kept.
+        vocabulary_size: WordPiece size for a new tokenizer.
+        lowercase: new tokenizer casing.
+        vocabulary_documents: documents sampled for tokenizer training when
+            several corpora are mixed.
+        sequence_length: tokens per sequence, special tokens included.
+        num_layers, num_heads, hidden_dim, intermediate_dim, dropout: size
+            of a new backbone.
+        validation_documents: documents held out (first ones of each
+            corpus, in proportion to the weights) for held-out MLM loss.
+    """
+
+    corpora: Sequence[str] = ()
+    labelled_data: str = ""
+    labelled_splits: Sequence[str] = ("train",)
+    allow_test_text: bool = False
+    init_backbone: str = ""
+    vocabulary_size: int = 8000
+    lowercase: bool = True
+    vocabulary_documents: int = 200_000
+    sequence_length: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    hidden_dim: int = 128
+    intermediate_dim: int = 512
+    dropout: float = 0.1
+    validation_documents: int = 500
+
+
+def resolve_sources(config: PretrainRunConfig) -> list[corpus_lib.CorpusSource]:
+    """Corpus specs plus the labelled dataset's text, validated."""
+    sources = corpus_lib.to_corpus_sources(list(config.corpora))
+    if config.labelled_data:
+        sources += corpus_lib.labelled_text_sources(
+            config.labelled_data,
+            splits=tuple(config.labelled_splits),
+            allow_test=config.allow_test_text,
+        )
+    if not sources:
+        raise ValueError(
+            "No pretraining text given. Pass at least one `--corpus=PATH[:WEIGHT]` "
+            "or `--labelled_data=DATASET_DIR`."
+        )
+    for source in sources:
+        corpus_lib.check_has_text(source)
+    return sources
+
+
+def run_pretraining(
+    config: PretrainRunConfig,
+    train_config: PretrainConfig,
+    run_dir: str,
+    *,
+    resume: bool = False,
+    verbose: int | str = "auto",
+) -> dict:
+    """Pretrain a backbone with masked-LM and save it under `run_dir/backbone`.
+
+    Args:
+        config: data, tokenizer and model choices (`PretrainRunConfig`).
+        train_config: MLM hyper-parameters and budget (`PretrainConfig`).
+        run_dir: the run directory (created).
+        resume: continue an interrupted run in the same `run_dir`.
+        verbose: Keras progress-bar verbosity.
+
+    Returns:
+        The metrics also written to `run_dir/metrics.json`.
+    """
+    os.makedirs(run_dir, exist_ok=True)
+    sources = resolve_sources(config)
+    weights = normalize_weights([s.weight for s in sources], len(sources))
+    transductive = any(s.split == "test" for s in sources)
+    if transductive:
+        logging.warning(
+            "Pretraining on TEST text (transductive). Test scores of models "
+            "fine-tuned from this backbone are not comparable to ones that "
+            "never saw the test text; this run's config records it."
+        )
+
+    # Hold out the first documents of each corpus for held-out MLM loss.
+    train_sets, val_sets = [], []
+    for source, weight in zip(sources, weights):
+        ds = corpus_lib.text_dataset(source)
+        n_val = max(1, round(config.validation_documents * weight))
+        val_sets.append(ds.take(n_val))
+        train_sets.append(ds.skip(n_val))
+    validation = val_sets[0]
+    for extra in val_sets[1:]:
+        validation = validation.concatenate(extra)
+    if len(train_sets) == 1:
+        train_texts = train_sets[0]
+    else:
+        train_texts = mix_corpora(train_sets, weights, seed=train_config.seed)
+
+    strategy = tf.distribute.get_strategy()
+    with strategy.scope():
+        if config.init_backbone:
+            backbone, preprocessor = load_backbone(
+                config.init_backbone, sequence_length=config.sequence_length
+            )
+            logging.info(
+                "Continuing pretraining of %s (its own %d-token vocabulary).",
+                config.init_backbone, preprocessor.vocabulary_size,
+            )
+        else:
+            vocab_texts = (
+                train_sets[0]
+                if len(train_sets) == 1
+                else train_texts.take(config.vocabulary_documents)
+            )
+            vocab = train_wordpiece_vocabulary(
+                vocab_texts, config.vocabulary_size, lowercase=config.lowercase
+            )
+            preprocessor = TextPreprocessor(
+                vocab, sequence_length=config.sequence_length,
+                lowercase=config.lowercase,
+            )
+            backbone = build_backbone(
+                BackboneConfig(
+                    vocabulary_size=len(vocab),
+                    num_layers=config.num_layers,
+                    num_heads=config.num_heads,
+                    hidden_dim=config.hidden_dim,
+                    intermediate_dim=config.intermediate_dim,
+                    dropout=config.dropout,
+                    max_sequence_length=config.sequence_length,
+                )
+            )
+    save_vocabulary(preprocessor.vocabulary, os.path.join(run_dir, "vocab.txt"))
+    resolved = {
+        "run": dataclasses.asdict(config),
+        "train": dataclasses.asdict(train_config),
+        "sources": [s.to_spec() for s in sources],
+        "weights": weights,
+        "transductive_test_text": transductive,
+        "vocabulary_size_actual": preprocessor.vocabulary_size,
+        "backbone_config": backbone.get_config(),
+        "strategy": type(strategy).__name__,
+        "resume": resume,
+    }
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump(resolved, f, indent=2, default=str)
+
+    metrics = pretrain(
+        backbone, preprocessor, train_texts,
+        config=train_config, run_dir=run_dir,
+        validation_texts=validation, resume=resume, verbose=verbose,
+    )
+    metrics["transductive_test_text"] = transductive
+    metrics["vocabulary_size"] = preprocessor.vocabulary_size
+    save_backbone(backbone, preprocessor, os.path.join(run_dir, "backbone"))
+    with open(os.path.join(run_dir, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=2)
+    return metrics

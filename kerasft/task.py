@@ -1,0 +1,129 @@
+"""A backbone with one or more heads, as one `keras.Model`.
+
+Inputs are the backbone's preprocessed dict (`token_ids`, `segment_ids`,
+`padding_mask`); outputs are a dict of logits keyed by head name, so
+`fit` takes `{head_name: targets}` and per-head losses. The text
+preprocessor travels with the model (in its config) so that a saved model
+can go from raw strings to predictions on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasft.head import Head
+from kerasft.registry import load_all_heads
+from kerasft.tokenizers import TextPreprocessor
+
+
+@keras.saving.register_keras_serializable(package="kerasft")
+class TaskModel(keras.Model):
+    """A shared backbone feeding any set of heads.
+
+    Args:
+        backbone: a `keras_hub.models.BertBackbone`.
+        heads: the heads; their names must be distinct.
+        preprocessor: the `TextPreprocessor` the backbone was trained with.
+
+    Example:
+    >>> model = TaskModel(backbone, [SentimentHead(["neg", "pos"])], pre)  # doctest: +SKIP
+    >>> model.compile(optimizer="adam", loss=model.default_losses())  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        backbone: keras.Model,
+        heads: Sequence[Head],
+        preprocessor: TextPreprocessor | None = None,
+        **kwargs,
+    ):
+        heads = list(heads)
+        if not heads:
+            raise ValueError("`heads` must name at least one head. Received: [].")
+        names = [h.name for h in heads]
+        if len(set(names)) != len(names):
+            raise ValueError(
+                f"Head names must be distinct. Received: {names}. Pass "
+                "`name=` to a head to rename it."
+            )
+        inputs = backbone.input
+        backbone_outputs = backbone(inputs)
+        features = {**backbone_outputs, "padding_mask": inputs["padding_mask"]}
+        outputs = {h.name: h(features) for h in heads}
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        self.backbone = backbone
+        self.heads = heads
+        self.preprocessor = preprocessor
+
+    def head(self, name: str) -> Head:
+        for h in self.heads:
+            if h.name == name:
+                return h
+        raise ValueError(
+            f"No head named {name!r}. This model has: "
+            f"{[h.name for h in self.heads]}."
+        )
+
+    def default_losses(self) -> dict:
+        return {h.name: h.loss() for h in self.heads}
+
+    def default_metrics(self) -> dict:
+        return {h.name: h.metrics_list() for h in self.heads}
+
+    def serve(self, text: tf.Tensor, heads: Sequence[str] | None = None) -> dict:
+        """Raw strings to each head's serving outputs (graph-safe)."""
+        if self.preprocessor is None:
+            raise ValueError(
+                "This model has no `preprocessor`, so it cannot take raw "
+                "text. Build it with `TaskModel(backbone, heads, preprocessor)`."
+            )
+        features = self.preprocessor(text)
+        logits = self(features, training=False)
+        selected = heads or [h.name for h in self.heads]
+        return {
+            name: self.head(name).postprocess(logits[name], features)
+            for name in selected
+        }
+
+    def predict_text(self, texts: Sequence[str], head: str | None = None) -> dict:
+        """Predictions for a list of strings, as numpy arrays (eager)."""
+        name = head or self.heads[0].name
+        outputs = self.serve(tf.constant(list(texts)), heads=[name])[name]
+        return {
+            k: (np.char.decode(v.numpy().astype(bytes), "utf-8")
+                if v.dtype == tf.string else v.numpy())
+            for k, v in outputs.items()
+        }
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "heads": [keras.saving.serialize_keras_object(h) for h in self.heads],
+            "preprocessor": (
+                keras.saving.serialize_keras_object(self.preprocessor)
+                if self.preprocessor is not None
+                else None
+            ),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        load_all_heads()
+        config = dict(config)
+        backbone = keras.saving.deserialize_keras_object(config.pop("backbone"))
+        heads = [keras.saving.deserialize_keras_object(h) for h in config.pop("heads")]
+        pre = config.pop("preprocessor", None)
+        preprocessor = keras.saving.deserialize_keras_object(pre) if pre else None
+        return cls(backbone=backbone, heads=heads, preprocessor=preprocessor, **config)
+
+
+def load_model(path: str) -> TaskModel:
+    """Load a `.keras` task model, importing every installed head first."""
+    load_all_heads()
+    return keras.saving.load_model(path)

@@ -1,0 +1,283 @@
+"""WordPiece vocabulary training and the one text preprocessing layer.
+
+The same `TextPreprocessor` feeds pretraining, fine-tuning and every export,
+so token ids can never drift between training and serving. It is built only
+from ops the TF Serving model server links (TF core plus tf.text's
+table-based `BertTokenizer`), never keras-hub's `FastWordpieceTokenizer` or
+`RoundRobinTrim` (see `docs/tf-serving-contract.md` in the shared docs).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+import keras
+import tensorflow as tf
+import tensorflow_text as tf_text
+from absl import logging
+
+PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
+SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
+
+
+def train_wordpiece_vocabulary(
+    texts: tf.data.Dataset | Iterable[str],
+    vocabulary_size: int,
+    *,
+    lowercase: bool = True,
+    reserved_tokens: Sequence[str] = SPECIAL_TOKENS,
+) -> list[str]:
+    """Learn a WordPiece vocabulary with keras-hub's trainer.
+
+    keras-hub's `compute_word_piece_vocabulary` drops pieces seen fewer than
+    10 times, so small corpora give fewer tokens than asked for; the size
+    actually obtained is logged (and is simply `len()` of the result).
+
+    Args:
+        texts: a `tf.data.Dataset` of scalar strings, or an iterable of str.
+        vocabulary_size: the largest vocabulary wanted, special tokens
+            included.
+        lowercase: lowercase and strip accents, exactly as `TextPreprocessor`
+            with `lowercase=True` does.
+        reserved_tokens: tokens placed first; must contain the five BERT
+            special tokens.
+
+    Example:
+    >>> vocab = train_wordpiece_vocabulary(["a tiny corpus"] * 20, 50)
+    >>> vocab[:5]
+    ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
+    """
+    import keras_hub  # Imported here: only training needs it.
+
+    missing = [t for t in SPECIAL_TOKENS if t not in reserved_tokens]
+    if missing:
+        raise ValueError(
+            "`reserved_tokens` must include the BERT special tokens. "
+            f"Received: reserved_tokens={list(reserved_tokens)}, missing "
+            f"{missing}."
+        )
+    if not isinstance(vocabulary_size, int) or vocabulary_size <= len(
+        reserved_tokens
+    ):
+        raise ValueError(
+            "`vocabulary_size` must be an int larger than the number of "
+            f"reserved tokens ({len(reserved_tokens)}). "
+            f"Received: vocabulary_size={vocabulary_size!r}."
+        )
+    if not isinstance(texts, tf.data.Dataset):
+        texts = tf.data.Dataset.from_tensor_slices(tf.constant(list(texts)))
+    vocab = keras_hub.tokenizers.compute_word_piece_vocabulary(
+        texts.batch(1000),
+        vocabulary_size=vocabulary_size,
+        lowercase=lowercase,
+        strip_accents=lowercase,
+        reserved_tokens=list(reserved_tokens),
+    )
+    vocab = [v.decode("utf-8") if isinstance(v, bytes) else v for v in vocab]
+    if len(vocab) < vocabulary_size:
+        logging.warning(
+            "WordPiece vocabulary has %d tokens, fewer than the %d asked for: "
+            "keras-hub's trainer drops pieces seen fewer than 10 times, and "
+            "this corpus is small.",
+            len(vocab),
+            vocabulary_size,
+        )
+    return vocab
+
+
+def load_vocabulary(path: str | os.PathLike) -> list[str]:
+    """Read a `vocab.txt` file (one token a line) into a list."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"Vocabulary file not found. Received: path={path!r}. Expected a "
+            "text file with one token a line (e.g. a run's `vocab.txt`)."
+        )
+    with open(path, encoding="utf-8") as f:
+        vocab = [line.rstrip("\n") for line in f]
+    while vocab and vocab[-1] == "":
+        vocab.pop()
+    return vocab
+
+
+def save_vocabulary(vocabulary: Sequence[str], path: str | os.PathLike) -> None:
+    """Write a vocabulary one token a line (the `vocab.txt` format)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(token + "\n" for token in vocabulary))
+
+
+@keras.saving.register_keras_serializable(package="kerasft")
+class TextPreprocessor(keras.layers.Layer):
+    """Raw strings to BERT inputs, with TF Serving-safe ops only.
+
+    Tokenizes with tf.text's table-based `BertTokenizer`, trims to
+    `sequence_length - 2` pieces, adds `[CLS]`/`[SEP]` and pads. With
+    `pad_to_longest=True` (the default) a batch is padded to its longest
+    sequence rather than to `sequence_length`, which makes short-sentence
+    batches much cheaper and gives identical outputs.
+
+    Args:
+        vocabulary: a list of tokens, or the path of a `vocab.txt`. Must
+            contain `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]` and `[MASK]`.
+        sequence_length: the maximum length, special tokens included.
+        lowercase: lowercase and strip accents before WordPiece (must match
+            how the vocabulary was trained).
+        pad_to_longest: pad each batch to its longest row instead of to
+            `sequence_length`.
+
+    Example:
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
+    >>> pre = TextPreprocessor(vocab, sequence_length=8)
+    >>> pre(tf.constant(["a b", "b"]))["token_ids"].numpy().tolist()
+    [[2, 5, 6, 3], [2, 6, 3, 0]]
+    """
+
+    def __init__(
+        self,
+        vocabulary: Sequence[str] | str,
+        sequence_length: int = 128,
+        lowercase: bool = True,
+        pad_to_longest: bool = True,
+        **kwargs,
+    ):
+        kwargs.setdefault("dtype", "int32")
+        super().__init__(**kwargs)
+        # Strings go straight to tf ops; Keras must not convert them.
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+        if isinstance(vocabulary, (str, os.PathLike)):
+            vocabulary = load_vocabulary(vocabulary)
+        vocabulary = list(vocabulary)
+        missing = [t for t in SPECIAL_TOKENS if t not in vocabulary]
+        if missing:
+            raise ValueError(
+                "`vocabulary` must contain the BERT special tokens "
+                f"{list(SPECIAL_TOKENS)}. Missing: {missing}. Train it with "
+                "`kerasft.tokenizers.train_wordpiece_vocabulary` or add them."
+            )
+        if len(set(vocabulary)) != len(vocabulary):
+            raise ValueError(
+                "`vocabulary` has duplicate tokens; each token must appear "
+                f"once. Received {len(vocabulary)} tokens, "
+                f"{len(set(vocabulary))} distinct."
+            )
+        if not isinstance(sequence_length, int) or sequence_length < 3:
+            raise ValueError(
+                "`sequence_length` must be an int >= 3 (room for [CLS], one "
+                f"piece and [SEP]). Received: sequence_length={sequence_length!r}."
+            )
+        self.vocabulary = vocabulary
+        self.sequence_length = sequence_length
+        self.lowercase = lowercase
+        self.pad_to_longest = pad_to_longest
+        index = {t: i for i, t in enumerate(vocabulary)}
+        self.pad_token_id = index[PAD]
+        self.unk_token_id = index[UNK]
+        self.cls_token_id = index[CLS]
+        self.sep_token_id = index[SEP]
+        self.mask_token_id = index[MASK]
+        # A constant-initialized hash table: HashTableV2 and
+        # LookupTableImportV2 are TF core ops, and the table travels with
+        # both `.keras` files (via this config) and SavedModels.
+        self._table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                keys=tf.constant(vocabulary),
+                values=tf.range(len(vocabulary), dtype=tf.int64),
+            ),
+            default_value=tf.constant(self.unk_token_id, tf.int64),
+        )
+        self._tokenizer = tf_text.BertTokenizer(
+            self._table,
+            token_out_type=tf.int64,
+            unknown_token=UNK,
+            lower_case=lowercase,
+        )
+        self.built = True
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary)
+
+    @property
+    def lookup_table(self) -> tf.lookup.StaticHashTable:
+        """The vocabulary table (track it when exporting)."""
+        return self._table
+
+    @property
+    def special_token_ids(self) -> list[int]:
+        return [
+            self.pad_token_id,
+            self.unk_token_id,
+            self.cls_token_id,
+            self.sep_token_id,
+            self.mask_token_id,
+        ]
+
+    def tokenize_words(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """Strings `[batch]` to int64 pieces `[batch, words, pieces]`."""
+        return self._tokenizer.tokenize(tf.convert_to_tensor(text))
+
+    def tokenize_with_offsets(self, text: tf.Tensor):
+        """Word pieces plus each piece's byte offsets `[batch, words, pieces]`."""
+        return self._tokenizer.tokenize_with_offsets(tf.convert_to_tensor(text))
+
+    def tokenize(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """Strings `[batch]` to int64 pieces `[batch, pieces]`."""
+        return self.tokenize_words(text).merge_dims(-2, -1)
+
+    def pack(self, pieces: tf.RaggedTensor) -> dict[str, tf.Tensor]:
+        """Trim ragged `[batch, pieces]`, add `[CLS]`/`[SEP]`, pad to dense."""
+        trimmed = tf_text.WaterfallTrimmer(self.sequence_length - 2).trim(
+            [pieces]
+        )
+        token_ids, segment_ids = tf_text.combine_segments(
+            trimmed,
+            start_of_sequence_id=self.cls_token_id,
+            end_of_segment_id=self.sep_token_id,
+        )
+        lengths = token_ids.row_lengths()
+        width = (
+            tf.reduce_max(tf.concat([lengths, [2]], 0))
+            if self.pad_to_longest
+            else self.sequence_length
+        )
+        shape = tf.stack([tf.shape(lengths, out_type=tf.int64)[0], width])
+        token_ids = token_ids.to_tensor(
+            default_value=tf.constant(self.pad_token_id, tf.int64), shape=shape
+        )
+        segment_ids = segment_ids.to_tensor(shape=shape)
+        padding_mask = tf.sequence_mask(lengths, width)
+        return {
+            "token_ids": tf.cast(token_ids, "int32"),
+            "segment_ids": tf.cast(segment_ids, "int32"),
+            "padding_mask": padding_mask,
+        }
+
+    def call(self, text):
+        text = tf.convert_to_tensor(text)
+        if text.shape.rank == 0:
+            text = text[tf.newaxis]
+        return self.pack(self.tokenize(text))
+
+    def compute_output_spec(self, text):
+        # Shapes depend on the data; keep Keras' symbolic tracing happy.
+        batch = text.shape[0] if hasattr(text, "shape") and text.shape else None
+        spec = keras.KerasTensor((batch, None), dtype="int32")
+        return {
+            "token_ids": spec,
+            "segment_ids": spec,
+            "padding_mask": keras.KerasTensor((batch, None), dtype="bool"),
+        }
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary": self.vocabulary,
+                "sequence_length": self.sequence_length,
+                "lowercase": self.lowercase,
+                "pad_to_longest": self.pad_to_longest,
+            }
+        )
+        return config

