@@ -5,6 +5,12 @@ The data flow, one module a stage: `data` (readers) -> `tokenizers` ->
 -> `task` -> `finetuning` -> `evaluation` -> `export`.
 """
 
+import os as _os
+
+# Quiet TF's C++ start-up chatter (CUDA probes, oneDNN notices) unless the
+# user chose a level; it must be set before TensorFlow is first imported.
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 from kerasft.backbone import BackboneConfig, build_backbone, load_backbone, save_backbone
 from kerasft.head import ClassificationHead, Head
 from kerasft.registry import available_heads, get_head, register_head

@@ -15,8 +15,8 @@ import socket
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 DEFAULT_SIGNATURE = "serving_default"
 
@@ -426,15 +426,19 @@ def _format_classification(pred: dict) -> str:
     probs = _as_list(_first(pred, _PROBS_KEYS))
     names = _as_list(_first(pred, _LABELS_KEYS))
     score = _first(pred, _LABEL_SCORE_KEYS)
-    if not isinstance(score, (int, float)) and label in names and len(probs) == len(names):
+    paired = len(names) == len(probs)
+    if not isinstance(score, (int, float)) and label in names and paired:
         score = probs[names.index(label)]
     line = f"{label}" + (f" ({score:.2f})" if isinstance(score, (int, float)) else "")
-    if probs and len(names) == len(probs):
+    if probs and paired:
         others = sorted(
             ((p, n) for n, p in zip(names, probs) if n != label), reverse=True
         )
         if others:
             line += "  | " + ", ".join(f"{n} {p:.2f}" for p, n in others)
+    elif probs and all(isinstance(p, (int, float)) for p in probs):
+        # No class names to pair them with: show them in output order.
+        line += "  | probabilities " + ", ".join(f"{p:.2f}" for p in probs)
     return line
 
 

@@ -9,6 +9,7 @@ can go from raw strings to predictions on its own.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import keras
@@ -123,7 +124,21 @@ class TaskModel(keras.Model):
         return cls(backbone=backbone, heads=heads, preprocessor=preprocessor, **config)
 
 
-def load_model(path: str) -> TaskModel:
-    """Load a `.keras` task model, importing every installed head first."""
+def load_model(path: str, *, compile: bool = True) -> TaskModel:
+    """Load a `.keras` task model, importing every installed head first.
+
+    Args:
+        path: the `.keras` file.
+        compile: also restore the optimizer, losses and metrics (needed to
+            continue training; not to predict or export).
+    """
+    # Importing these registers kerasft's schedules, losses and optimizers,
+    # which a compiled model's saved config refers to.
+    import kerasft.finetuning.layerwise  # noqa: F401
+    import kerasft.finetuning.losses  # noqa: F401
+    import kerasft.finetuning.schedules  # noqa: F401
+
     load_all_heads()
-    return keras.saving.load_model(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"Model file not found: {path!r}. Expected a `.keras` file.")
+    return keras.saving.load_model(path, compile=compile)

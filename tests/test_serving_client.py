@@ -410,6 +410,11 @@ def test_format_classification():
     assert format_prediction(pred) == "neutral (0.70)  | positive 0.20, negative 0.10"
 
 
+def test_format_classification_without_class_names():
+    pred = {"label": "negative", "score": 0.61, "probabilities": [0.61, 0.39]}
+    assert format_prediction(pred) == "negative (0.61)  | probabilities 0.61, 0.39"
+
+
 def test_format_other_outputs_prints_keys():
     assert format_prediction({"b": [1, 2], "a": 0.5}) == "a: 0.5\nb: [1, 2]"
     with pytest.raises(TypeError, match="`pred` must be a dict"):

@@ -38,7 +38,11 @@ def run_app(main) -> None:
     prog = os.path.basename(sys.argv[0]) or "kerasft"
 
     def guarded(argv):
+        import logging as std_logging
+
         logging.set_verbosity(logging.INFO)
+        # TF's own Python INFO lines (signature renames, saver timings) are noise here.
+        std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
         try:
             return main(argv)
         except (ValueError, TypeError, FileNotFoundError, ImportError) as e:

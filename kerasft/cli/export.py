@@ -59,7 +59,7 @@ def main(argv):
             f"No model found at {path!r}. Expected a `kerasft-finetune` run "
             "directory (holding model.keras) or a .keras file."
         )
-    model = load_model(path)
+    model = load_model(path, compile=False)
     name = FLAGS.name or model.heads[0].name
     out = export_model(
         model, FLAGS.export_dir, name,

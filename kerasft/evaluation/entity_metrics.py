@@ -11,7 +11,9 @@ Differences from the script are only in the interface: sequences are passed
 as lists (each sequence is one sentence, as if separated by an empty line),
 and figures are fractions in [0, 1], not percentages (`format_table` prints
 percentages like the script). Document markers such as `-DOCSTART-` are not
-tokens here; the script counts them in its token accuracy when present.
+tokens here; the script counts them in its token accuracy when present. For
+tags without a type (e.g. a bare `"B"`) the script prints the empty type's row
+twice; `format_table` prints it once.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def _count_chunks(true_tags, pred_tags, totals, per_type, state) -> tuple:
         last_guessed, last_guessed_type = guessed, guessed_type
     # With B-/I-/E- tags the boundary closes every chunk, so this is the
     # initial state; only odd tags (e.g. "B" then ".") carry a chunk over.
-    return (in_correct, last_correct, last_correct_type, last_guessed, last_guessed_type)
+    return in_correct, last_correct, last_correct_type, last_guessed, last_guessed_type
 
 
 def _count_tokens(true_tags, pred_tags, totals) -> None:
@@ -163,8 +165,8 @@ class EntityMetrics:
 def _metrics_from_counts(totals, per_type, state) -> EntityMetrics:
     if state[0]:  # the script's `if ($inCorrect)` after its input ends
         totals = dict(totals, correct_chunks=totals["correct_chunks"] + 1)
-        per_type = {name: dict(row) for name, row in per_type.items()}
-        per_type[state[2]]["correct_chunks"] += 1
+        per_type = {name: collections.Counter(row) for name, row in per_type.items()}
+        per_type.setdefault(state[2], collections.Counter())["correct_chunks"] += 1
     precision, recall, f1 = _prf(
         totals["correct_chunks"], totals["found_guessed"], totals["found_correct"]
     )

@@ -13,7 +13,6 @@ renamed into place.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,15 +34,11 @@ DEFAULT_WARMUP_TEXTS = (
 )
 
 
-def build_export_archive(
-    model: TaskModel, *, vocab_file: str | None = None
-) -> keras.export.ExportArchive:
+def build_export_archive(model: TaskModel) -> keras.export.ExportArchive:
     """An `ExportArchive` with one endpoint per head plus `tokenize`.
 
     Args:
         model: a `TaskModel` with a `preprocessor`.
-        vocab_file: optional vocabulary file to ship in `assets/` (for
-            people and tools; the graph's lookup table is self-contained).
     """
     if model.preprocessor is None:
         raise ValueError(
@@ -53,8 +48,6 @@ def build_export_archive(
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.track(model.preprocessor.lookup_table)
-    if vocab_file:
-        archive.track(tf.saved_model.Asset(vocab_file))
 
     for head in model.heads:
         def serve(text, _name=head.name):
@@ -112,12 +105,14 @@ def export_model(
         raise ValueError("`warmup_texts` must hold at least one sample text.")
 
     def write(tmp_dir: Path) -> None:
-        with tempfile.TemporaryDirectory() as scratch:
-            # The asset keeps its file name: it lands as assets/vocab.txt.
-            vocab_file = os.path.join(scratch, "vocab.txt")
-            save_vocabulary(model.preprocessor.vocabulary, vocab_file)
-            archive = build_export_archive(model, vocab_file=vocab_file)
-            archive.write_out(os.fspath(tmp_dir), verbose=False)
+        archive = build_export_archive(model)
+        archive.write_out(os.fspath(tmp_dir), verbose=False)
+        # The graph's lookup table is self-contained; this copy is for people
+        # and tools inspecting the export (loaders ignore unreferenced assets).
+        os.makedirs(os.path.join(tmp_dir, "assets"), exist_ok=True)
+        save_vocabulary(
+            model.preprocessor.vocabulary, os.path.join(tmp_dir, "assets", "vocab.txt")
+        )
         signatures = [h.name for h in model.heads] + ["serving_default", "tokenize"]
         write_warmup_requests(
             tmp_dir, {sig: [list(warmup_texts)] for sig in signatures}

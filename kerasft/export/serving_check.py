@@ -133,7 +133,7 @@ _TOP_LEVEL = "(top-level graph)"
 _HEX = set("0123456789abcdef")
 
 
-def registered_op_names():
+def registered_op_names() -> frozenset:
     """Return the names of all ops registered in this process."""
     from tensorflow.core.framework import op_def_pb2
     from tensorflow.python.client import pywrap_tf_session as c_api
@@ -146,7 +146,7 @@ def registered_op_names():
     return frozenset(op.name for op in op_list.op)
 
 
-def core_and_text_ops():
+def core_and_text_ops() -> tuple[frozenset, frozenset]:
     """Return `(core_ops, tf_text_ops)` registered by TF core and tensorflow-text.
 
     Must run before anything imports tensorflow_text, since the core set is
@@ -165,7 +165,7 @@ def core_and_text_ops():
     return core, registered_op_names() - core
 
 
-def read_meta_graph(saved_model_dir):
+def read_meta_graph(saved_model_dir: str):
     """Return the `serve` MetaGraphDef of a SavedModel directory."""
     from tensorflow.core.protobuf import saved_model_pb2
 
@@ -182,7 +182,7 @@ def read_meta_graph(saved_model_dir):
     )
 
 
-def op_locations(meta_graph):
+def op_locations(meta_graph) -> dict[str, list[str]]:
     """Map each op type in the graph to the functions it appears in."""
     graph = meta_graph.graph_def
     function_names = {f.signature.name for f in graph.library.function}
@@ -196,7 +196,9 @@ def op_locations(meta_graph):
     return {op: sorted(fns) for op, fns in where.items() if op not in function_names}
 
 
-def check_ops(locations, core_ops, tf_text_ops):
+def check_ops(
+    locations: dict[str, list[str]], core_ops: frozenset, tf_text_ops: frozenset
+) -> list[str]:
     """Return one failure message per op outside the allow-list."""
     allowed = (core_ops - PYTHON_OPS) | (TF_TEXT_SERVING_OPS & tf_text_ops)
     failures = []
@@ -232,7 +234,7 @@ def _shape_list(tensor_shape):
     return [d.size for d in tensor_shape.dim]
 
 
-def describe_signatures(meta_graph):
+def describe_signatures(meta_graph) -> dict[str, dict]:
     """Return `{name: {"method", "inputs", "outputs"}}` from the SignatureDefs."""
     signatures = {}
     for name, sig in sorted(meta_graph.signature_def.items()):
@@ -252,7 +254,7 @@ def describe_signatures(meta_graph):
     return signatures
 
 
-def check_signature_defs(signatures):
+def check_signature_defs(signatures: dict[str, dict]) -> list[str]:
     """Return failures visible in the SignatureDefs alone."""
     failures = []
     if not signatures:
@@ -276,7 +278,8 @@ def check_signature_defs(signatures):
             failures.append(
                 f"signature `{name}` takes {sig['inputs']}; expected a single "
                 f"input `{TEXT_INPUT}` of DT_STRING with shape [-1]. Use "
-                f'input_signature=[tf.TensorSpec([None], tf.string, name="{TEXT_INPUT}")].'
+                "input_signature=[tf.TensorSpec([None], tf.string, "
+                f'name="{TEXT_INPUT}")].'
             )
         for key, out in sig["outputs"].items():
             if out["dtype"] == "DT_INVALID":
@@ -298,7 +301,7 @@ def check_signature_defs(signatures):
     return failures
 
 
-def _short(error):
+def _short(error: BaseException) -> str:
     """One line of at most 300 characters from an exception."""
     text = " ".join(str(error).replace("Graph execution error:", "").split())
     return f"{type(error).__name__}: {text[:300]}"
@@ -310,7 +313,9 @@ def _call(fn, inputs):
     return fn(**{k: tf.constant(v) for k, v in inputs.items()})
 
 
-def check_outputs(name, outputs, batch_size, context):
+def check_outputs(
+    name: str, outputs: dict, batch_size: int, context: str
+) -> list[str]:
     """Return failures for outputs that lost the batch dimension."""
     failures = []
     for key, value in sorted(outputs.items()):
@@ -326,7 +331,7 @@ def check_outputs(name, outputs, batch_size, context):
     return failures
 
 
-def read_warmup(path):
+def read_warmup(path: str) -> list[tuple[str, dict]]:
     """Return `[(signature_name, {input: ndarray})]` from a warmup file."""
     import tensorflow as tf
     from tensorflow_serving.apis import prediction_log_pb2
@@ -345,7 +350,7 @@ def read_warmup(path):
     return records
 
 
-def check(saved_model_dir):
+def check(saved_model_dir: str) -> dict:
     """Run every check; return the JSON-able summary (`ok`, `failures`, ...)."""
     core_ops, tf_text_ops = core_and_text_ops()
     import tensorflow as tf
@@ -445,7 +450,7 @@ def check(saved_model_dir):
     return summary
 
 
-def format_report(summary):
+def format_report(summary: dict) -> str:
     """Render a summary as readable text."""
     lines = [f"serving_check: {summary['saved_model_dir']}"]
     if summary["ops"]:
@@ -475,7 +480,7 @@ def format_report(summary):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Check that a SavedModel will load and answer in TF Serving."
     )

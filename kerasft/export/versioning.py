@@ -11,8 +11,8 @@ import os
 import re
 import secrets
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 MODELS_CONFIG_FILENAME = "models.config"
 

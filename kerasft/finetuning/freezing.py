@@ -315,6 +315,7 @@ class GradualUnfreezing(keras.callbacks.Callback):
         self.unfrozen_log: list[int] = []
         self._blocks = None
         self._start_step = 0
+        self._first_epoch = None
 
     def on_train_begin(self, logs=None):
         backbone = get_backbone(self.model, self.backbone)
@@ -322,13 +323,18 @@ class GradualUnfreezing(keras.callbacks.Callback):
         backbone.trainable = True
         self._build_optimizer(backbone)
         self._start_step = self._optimizer_step()
+        self._first_epoch = None
         self.unfrozen_log = []
         self.unfrozen_blocks = None
         self._apply(self.initial_blocks)
 
     def on_epoch_begin(self, epoch, logs=None):
+        # Count from this fit's first epoch (`initial_epoch` may be > 0).
+        if self._first_epoch is None:
+            self._first_epoch = epoch
         if self.every_n_steps is None:
-            self._apply(self.initial_blocks + epoch // self.every_n_epochs)
+            done = epoch - self._first_epoch
+            self._apply(self.initial_blocks + done // self.every_n_epochs)
         self.unfrozen_log.append(self.unfrozen_blocks)
 
     def on_train_batch_begin(self, batch, logs=None):

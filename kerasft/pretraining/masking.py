@@ -25,6 +25,7 @@ values chooser; everything is graph-mode TensorFlow, for `tf.data.map`.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -125,7 +126,6 @@ class _SeededMaskValuesChooser(tf_text.MaskValuesChooser):
             mask_token_rate=mask_token_rate,
             random_token_rate=random_token_rate,
         )
-        self._mask_token_rate = mask_token_rate
         self._seed = seed
 
     def get_mask_values(self, masked_lm_ids):
@@ -147,6 +147,10 @@ class _SeededMaskValuesChooser(tf_text.MaskValuesChooser):
         return masked_lm_ids.with_flat_values(values)
 
 
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_rate(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
         0.0 <= value <= 1.0
@@ -165,16 +169,12 @@ def _check_arguments(
     random_token_rate,
     max_selections,
 ):
-    if isinstance(vocabulary_size, bool) or not isinstance(
-        vocabulary_size, int
-    ) or vocabulary_size < 1:
+    if not _is_int(vocabulary_size) or vocabulary_size < 1:
         raise ValueError(
             "`vocabulary_size` must be a positive int. "
             f"Received: vocabulary_size={vocabulary_size!r}."
         )
-    if isinstance(mask_token_id, bool) or not isinstance(
-        mask_token_id, int
-    ) or not 0 <= mask_token_id < vocabulary_size:
+    if not _is_int(mask_token_id) or not 0 <= mask_token_id < vocabulary_size:
         raise ValueError(
             "`mask_token_id` must be an int in [0, vocabulary_size). "
             f"Received: mask_token_id={mask_token_id!r}, "
@@ -182,10 +182,7 @@ def _check_arguments(
         )
     if isinstance(unselectable_token_ids, (str, bytes)) or not isinstance(
         unselectable_token_ids, Sequence
-    ) or not all(
-        isinstance(i, int) and not isinstance(i, bool)
-        for i in unselectable_token_ids
-    ):
+    ) or not all(_is_int(i) for i in unselectable_token_ids):
         raise TypeError(
             "`unselectable_token_ids` must be a list of ints (e.g. the "
             "[PAD], [CLS], [SEP] and [MASK] ids). "
@@ -201,9 +198,7 @@ def _check_arguments(
             f"mask_token_rate={mask_token_rate}, "
             f"random_token_rate={random_token_rate}."
         )
-    if isinstance(max_selections, bool) or not isinstance(
-        max_selections, int
-    ) or max_selections < 1:
+    if not _is_int(max_selections) or max_selections < 1:
         raise ValueError(
             "`max_selections` must be a positive int (the width of "
             "`mask_positions`). "
@@ -322,12 +317,16 @@ def mask_tokens(
         max_selections,
     )
     words, dense = _as_word_pieces(token_ids, whole_word)
+    max_selections = int(max_selections)
     selector = _BudgetedWordSelector(
-        mask_selection_rate, max_selections, unselectable_token_ids, seed
+        mask_selection_rate,
+        max_selections,
+        [int(i) for i in unselectable_token_ids],
+        seed,
     )
     chooser = _SeededMaskValuesChooser(
-        vocabulary_size,
-        mask_token_id,
+        int(vocabulary_size),
+        int(mask_token_id),
         mask_token_rate,
         random_token_rate,
         None if seed is None else seed + 1,

@@ -25,13 +25,19 @@ into `[batch, (words), (pieces)]` for whole-word masking.
 
 from __future__ import annotations
 
+import numbers
+
 import tensorflow as tf
 
 _MODES = ("pack", "pad")
 
 
 def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if (
+        not isinstance(value, numbers.Integral)
+        or isinstance(value, bool)
+        or value < minimum
+    ):
         raise ValueError(
             f"`{name}` must be an int >= {minimum}. "
             f"Received: {name}={value!r}."
@@ -62,6 +68,9 @@ def _word_ids(word_starts, padding_mask):
     return tf.where(padding_mask, ids, -1)
 
 
+# The map functions are plain TF ops (no tensor-dependent Python control
+# flow), so they skip autograph's slow source conversion.
+@tf.autograph.experimental.do_not_convert
 def _pack_stream(token_ids, sep_token_id):
     """Flattens a batch of documents, each followed by `[SEP]`."""
     docs, starts = _documents(token_ids)
@@ -78,6 +87,7 @@ def _pack_stream(token_ids, sep_token_id):
     }
 
 
+@tf.autograph.experimental.do_not_convert
 def _finish_packed_rows(chunks, cls_token_id):
     """Prepends `[CLS]` to `[batch, sequence_length - 1]` chunks."""
     rows = tf.shape(chunks["token_ids"])[0]
@@ -107,6 +117,7 @@ def _finish_packed_rows(chunks, cls_token_id):
     }
 
 
+@tf.autograph.experimental.do_not_convert
 def _pad_rows(token_ids, sequence_length, cls_token_id, sep_token_id,
               pad_token_id):
     """One `[CLS] chunk [SEP]` row per `sequence_length - 2` piece chunk."""
@@ -223,6 +234,9 @@ def pack_dataset(
     ):
         _check_int(name, value, 0)
 
+    sequence_length, batch_size = int(sequence_length), int(batch_size)
+    cls_token_id, sep_token_id = int(cls_token_id), int(sep_token_id)
+    pad_token_id = int(pad_token_id)
     autotune = tf.data.AUTOTUNE
     if mode == "pad":
         return dataset.map(
@@ -266,6 +280,7 @@ def pack_dataset(
     )
 
 
+@tf.autograph.experimental.do_not_convert
 def word_pieces(
     token_ids: tf.Tensor, word_ids: tf.Tensor, padding_mask: tf.Tensor
 ) -> tf.RaggedTensor:

@@ -158,6 +158,18 @@ def test_adjacent_entities_of_different_types():
     }
 
 
+def test_untyped_chunk_carried_over_a_boundary_like_the_script():
+    # conlleval's "." tag never ends a chunk, so a bare "B" chunk followed by
+    # "." stays open across the empty line: at the end of the input the script
+    # counts it correct; before a B-X it is absorbed and only X is correct.
+    at_end = conlleval([["B", "."], ["O"]], [["B", "."], ["O"]])
+    assert at_end.counts["correct_chunks"] == 1
+    before_typed = conlleval([["B", "."], ["O", "B-X"]], [["B", "."], ["O", "B-X"]])
+    assert before_typed.counts["correct_chunks"] == 1
+    assert before_typed.per_type[""]["correct_chunks"] == 0
+    assert before_typed.per_type["X"]["correct_chunks"] == 1
+
+
 def test_accumulator_is_exact_over_any_batching():
     accumulator = EntityF1Accumulator()
     for start in range(0, len(IOB2_TRUE), 4):

@@ -179,3 +179,45 @@ def test_warmup_for_a_missing_signature_fails(exports):
 def test_requires_a_saved_model_directory(tmp_path):
     with pytest.raises(ValueError, match="`path` must be a SavedModel directory"):
         verify_saved_model(tmp_path)
+
+
+def test_allow_list_names_ops_that_tensorflow_text_registers():
+    from kerasft.export import serving_check
+
+    registered = serving_check.registered_op_names()  # tf_text is imported here
+    assert serving_check.TF_TEXT_SERVING_OPS <= registered
+    denied = {
+        "FastWordpieceTokenizeWithOffsets",
+        "FastBertNormalize",
+        "TFText>RoundRobinTrim",
+    }
+    assert denied <= registered
+    assert not denied & serving_check.TF_TEXT_SERVING_OPS
+    assert {"PyFunc", "PyFuncStateless", "EagerPyFunc"} == serving_check.PYTHON_OPS
+    assert set(serving_check.FIX_HINTS) <= registered
+
+
+def test_check_ops_explains_each_kind_of_offending_op():
+    from kerasft.export import serving_check
+
+    locations = {
+        "MatMul": [serving_check._TOP_LEVEL],
+        "WordpieceTokenizeWithOffsets": ["__inference_a_1"],
+        "NormalizeUTF8WithOffsetsMap": ["__inference_b_2"],
+        "MyCustomOp": [f"__inference_f_{i}" for i in range(7)],
+        "PyFuncStateless": ["__inference_c_3"],
+    }
+    failures = serving_check.check_ops(
+        locations,
+        core_ops=frozenset({"MatMul", "PyFuncStateless"}),
+        tf_text_ops=frozenset(
+            {"WordpieceTokenizeWithOffsets", "NormalizeUTF8WithOffsetsMap"}
+        ),
+    )
+    assert len(failures) == 3
+    by_op = {f.split("`")[1]: f for f in failures}
+    assert "Op type not registered" in by_op["MyCustomOp"]
+    assert "and 2 more" in by_op["MyCustomOp"]
+    assert "not exercised" in by_op["NormalizeUTF8WithOffsetsMap"]
+    assert "`__inference_b_2`" in by_op["NormalizeUTF8WithOffsetsMap"]
+    assert "tf.py_function" in by_op["PyFuncStateless"]
