@@ -36,6 +36,7 @@ def run_app(main) -> None:
     """Run an absl `main(argv)` with kerasft's error handling."""
     _quiet_tensorflow()
     prog = os.path.basename(sys.argv[0]) or "kerasft"
+    _adopt_help(sys.modules[main.__module__])
 
     def guarded(argv):
         import logging as std_logging
@@ -52,6 +53,19 @@ def run_app(main) -> None:
             sys.exit(2)
 
     app.run(guarded)
+
+
+def _adopt_help(module) -> None:
+    """Make `--help` show the binary's docstring and flags.
+
+    Console-script wrappers are the `__main__` module, so absl would show
+    their (empty) docstring and no key flags; point both at the binary's
+    module instead.
+    """
+    sys.modules["__main__"].__doc__ = module.__doc__
+    for source in (module.__name__, __name__):
+        for flag in FLAGS.get_key_flags_for_module(source):
+            FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
 
 def reject_extra_args(argv: list[str]) -> None:

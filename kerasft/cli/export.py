@@ -1,4 +1,4 @@
-"""kerasft-export: export a fine-tuned model for TF Serving, or verify an export.
+r"""kerasft-export: export a fine-tuned model for TF Serving, or verify an export.
 
 Writes EXPORT_DIR/NAME/VERSION/ (next free version unless --version) through
 a temporary directory renamed into place only after the export has been

@@ -1,4 +1,4 @@
-"""kerasft-finetune: fine-tune a task head on a backbone and evaluate it.
+r"""kerasft-finetune: fine-tune a task head on a backbone and evaluate it.
 
 Reads the train/validation/test files in the head's format, fine-tunes with
 early stopping on a validation metric (best weights restored), evaluates on

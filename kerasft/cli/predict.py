@@ -1,4 +1,4 @@
-"""kerasft-predict: run an exported model on text, locally or via TF Serving.
+r"""kerasft-predict: run an exported model on text, locally or via TF Serving.
 
 Texts come from the command line, or one a line from stdin when none are
 given. Against a local SavedModel directory (--saved_model) or a TF Serving

@@ -1,4 +1,4 @@
-"""kerasft-pretrain: pretrain a BERT backbone with masked-LM on your own text.
+r"""kerasft-pretrain: pretrain a BERT backbone with masked-LM on your own text.
 
 Trains a WordPiece tokenizer on the corpora (or keeps a starting checkpoint's
 own), then pretrains with dynamic masking, and writes OUTPUT_DIR/backbone/

@@ -18,6 +18,14 @@ _TRANSFORMER_LAYER = re.compile(r"transformer_layer_(\d+)")
 _TOP_LAYER_NAMES = ("pooled_dense",)
 
 
+def _set_trainable(layer, value):
+    # Under the TF backend assigning the value `trainable` already has is
+    # skipped by TF's attribute tracking, so it would not reach sublayers
+    # frozen one by one: assign the opposite first.
+    layer.trainable = not value
+    layer.trainable = value
+
+
 def get_backbone(
     model: keras.Model, backbone: str | keras.layers.Layer = "backbone"
 ) -> keras.layers.Layer:
@@ -69,7 +77,7 @@ def freeze_backbone(
     >>> model.compile(optimizer="adam", loss=loss)  # doctest: +SKIP
     """
     layer = get_backbone(model, backbone)
-    layer.trainable = False
+    _set_trainable(layer, False)
     return layer
 
 
@@ -86,7 +94,7 @@ def unfreeze_backbone(
     >>> unfreeze_backbone(model)  # doctest: +SKIP
     """
     layer = get_backbone(model, backbone)
-    layer.trainable = True
+    _set_trainable(layer, True)
     return layer
 
 
@@ -320,7 +328,7 @@ class GradualUnfreezing(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         backbone = get_backbone(self.model, self.backbone)
         self._blocks = unfreezing_blocks(backbone)
-        backbone.trainable = True
+        _set_trainable(backbone, True)
         self._build_optimizer(backbone)
         self._start_step = self._optimizer_step()
         self._first_epoch = None
@@ -343,7 +351,7 @@ class GradualUnfreezing(keras.callbacks.Callback):
             self._apply(self.initial_blocks + steps // self.every_n_steps)
 
     def on_train_end(self, logs=None):
-        get_backbone(self.model, self.backbone).trainable = True
+        _set_trainable(get_backbone(self.model, self.backbone), True)
         # Later fit/evaluate calls must not reuse the frozen trace.
         self.model.make_train_function(force=True)
 
@@ -353,7 +361,7 @@ class GradualUnfreezing(keras.callbacks.Callback):
             return
         for i, block in enumerate(self._blocks):
             for layer in block:
-                layer.trainable = i < count
+                _set_trainable(layer, i < count)
         self.unfrozen_blocks = count
         self.model.make_train_function(force=True)
 

@@ -102,11 +102,12 @@ def make_optimizer(
     """Build a Keras optimizer for fine-tuning from flat hyper-parameters.
 
     Biases and LayerNorm variables (including `embeddings_layer_norm`) are
-    excluded from weight decay. With `layerwise_decay`, the result is a
-    `LayerwiseAdamW`/`LayerwiseAdam`/`LayerwiseSGD` using
-    `layerwise_lr_multipliers(num_layers, layerwise_decay)`; otherwise a
-    plain Keras optimizer (note Keras does not save weight-decay exclusions
-    in a plain optimizer's config).
+    excluded from weight decay. The result is a `LayerwiseAdamW`,
+    `LayerwiseAdam` or `LayerwiseSGD` (subclasses of the Keras optimizers
+    that keep the exclusions in their config, so a reloaded model trains the
+    same); with `layerwise_decay` it scales rates by
+    `layerwise_lr_multipliers(num_layers, layerwise_decay)`, otherwise every
+    multiplier is 1. `name="adamw"` without weight decay gives Adam.
 
     Args:
         name: `"adamw"`, `"adam"` or `"sgd"`.
@@ -158,11 +159,6 @@ def make_optimizer(
             f"layerwise_decay={layerwise_decay}, num_layers=None. Pass the "
             "backbone's transformer layer count."
         )
-    if name == "adamw" and not weight_decay:
-        raise ValueError(
-            f"`weight_decay` must be > 0 for name='adamw'. Received: "
-            f"weight_decay={weight_decay!r}. Use name='adam' for no decay."
-        )
     lr = make_schedule(
         learning_rate=learning_rate,
         schedule=schedule,
@@ -181,18 +177,15 @@ def make_optimizer(
     else:
         kwargs.update(momentum=float(momentum))
 
-    if layerwise_decay is None:
-        cls = {
-            "adamw": keras.optimizers.AdamW,
-            "adam": keras.optimizers.Adam,
-            "sgd": keras.optimizers.SGD,
-        }[name]
-    else:
-        cls = {
-            "adamw": layerwise.LayerwiseAdamW,
-            "adam": layerwise.LayerwiseAdam,
-            "sgd": layerwise.LayerwiseSGD,
-        }[name]
+    if name == "adamw" and not weight_decay:
+        # Keras AdamW rejects weight_decay=None; without decay it is Adam.
+        name = "adam"
+    cls = {
+        "adamw": layerwise.LayerwiseAdamW,
+        "adam": layerwise.LayerwiseAdam,
+        "sgd": layerwise.LayerwiseSGD,
+    }[name]
+    if layerwise_decay is not None:
         kwargs["lr_multipliers"] = layerwise.layerwise_lr_multipliers(
             num_layers, layerwise_decay
         )

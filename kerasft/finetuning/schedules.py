@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import keras
 from keras import ops
 
 
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_steps(total_steps, warmup_steps):
-    if not isinstance(total_steps, int) or total_steps < 1:
+    if not _is_int(total_steps) or total_steps < 1:
         raise ValueError(
             "`total_steps` must be a positive int (the number of optimizer "
             f"steps in the whole run). Received: total_steps={total_steps!r}"
         )
-    if not isinstance(warmup_steps, int) or not 0 <= warmup_steps < total_steps:
+    if not _is_int(warmup_steps) or not 0 <= warmup_steps < total_steps:
         raise ValueError(
             "`warmup_steps` must be an int in [0, total_steps). Received: "
             f"warmup_steps={warmup_steps!r}, total_steps={total_steps}"
@@ -77,8 +82,8 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         _check_steps(total_steps, warmup_steps)
         _check_rates(peak_learning_rate, end_learning_rate)
         self.peak_learning_rate = float(peak_learning_rate)
-        self.total_steps = total_steps
-        self.warmup_steps = warmup_steps
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
         self.end_learning_rate = float(end_learning_rate)
 
     def __call__(self, step):
@@ -129,8 +134,8 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         _check_steps(total_steps, warmup_steps)
         _check_rates(peak_learning_rate, end_learning_rate)
         self.peak_learning_rate = float(peak_learning_rate)
-        self.total_steps = total_steps
-        self.warmup_steps = warmup_steps
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
         self.end_learning_rate = float(end_learning_rate)
 
     def __call__(self, step):
@@ -174,13 +179,13 @@ class WarmupConstant(keras.optimizers.schedules.LearningRateSchedule):
                 "`learning_rate` must be > 0. Received: "
                 f"learning_rate={learning_rate!r}"
             )
-        if not isinstance(warmup_steps, int) or warmup_steps < 0:
+        if not _is_int(warmup_steps) or warmup_steps < 0:
             raise ValueError(
                 "`warmup_steps` must be an int >= 0. Received: "
                 f"warmup_steps={warmup_steps!r}"
             )
         self.learning_rate = float(learning_rate)
-        self.warmup_steps = warmup_steps
+        self.warmup_steps = int(warmup_steps)
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
@@ -241,7 +246,7 @@ class SlantedTriangular(keras.optimizers.schedules.LearningRateSchedule):
                 f", cut_frac={cut_frac}. Raise either of them."
             )
         self.max_learning_rate = float(max_learning_rate)
-        self.total_steps = total_steps
+        self.total_steps = int(total_steps)
         self.cut_frac = float(cut_frac)
         self.ratio = float(ratio)
 

@@ -15,16 +15,20 @@ Two layouts, both as streaming `tf.data` ops:
   fine-tuning time. A document longer than `sequence_length - 2` pieces is
   split into several such rows rather than truncated. All segment ids are 0.
 
-Empty documents are dropped in both modes. Masking comes *after* packing
-(`kerasft.pretraining.masking`), so each row also carries `word_ids`: the
-index of the word each piece belongs to within its row (`[CLS]` is word 0
-and each `[SEP]` is a word of its own; -1 on padding). A word cut by a row
-boundary becomes two words, one per row. `word_pieces` turns a batch back
-into `[batch, (words), (pieces)]` for whole-word masking.
+Empty documents are dropped in both modes, and order is kept, so shuffle
+documents before packing (and rows after, if wanted). Masking comes *after*
+packing (`kerasft.pretraining.masking`), so each row also carries
+`word_ids`: the index of the word each piece belongs to within its row
+(`[CLS]` is word 0 and each `[SEP]` is a word of its own; -1 on padding).
+A word cut by a row boundary becomes two words, one per row. `word_pieces`
+turns a batch back into `[batch, (words), (pieces)]` for whole-word
+masking; `kerasft.pretraining.masking.masked_lm_example` does that and
+drops `word_ids` from the model inputs.
 """
 
 from __future__ import annotations
 
+import functools
 import numbers
 
 import tensorflow as tf
@@ -103,10 +107,8 @@ def _finish_packed_rows(chunks, cls_token_id):
         tf.concat([_column(rows, True, tf.bool), chunks["word_starts"]], 1),
         first[tf.newaxis, :],
     )
-    ends = tf.concat(
-        [_column(rows, 0, tf.int32), tf.cast(chunks["document_ends"], tf.int32)],
-        axis=1,
-    )
+    ends = tf.cast(chunks["document_ends"], tf.int32)
+    ends = tf.concat([_column(rows, 0, tf.int32), ends], axis=1)
     # A document's own [SEP] keeps its segment: count only earlier ends.
     segment_ids = tf.math.floormod(tf.cumsum(ends, axis=1, exclusive=True), 2)
     return {
@@ -239,12 +241,16 @@ def pack_dataset(
     pad_token_id = int(pad_token_id)
     autotune = tf.data.AUTOTUNE
     if mode == "pad":
-        return dataset.map(
-            lambda ids: _pad_rows(
-                ids, sequence_length, cls_token_id, sep_token_id, pad_token_id
-            ),
-            num_parallel_calls=autotune,
-        ).rebatch(batch_size, drop_remainder=drop_remainder)
+        pad_rows = functools.partial(
+            _pad_rows,
+            sequence_length=sequence_length,
+            cls_token_id=cls_token_id,
+            sep_token_id=sep_token_id,
+            pad_token_id=pad_token_id,
+        )
+        return dataset.map(pad_rows, num_parallel_calls=autotune).rebatch(
+            batch_size, drop_remainder=drop_remainder
+        )
 
     width = sequence_length - 1
     padded_shapes = {
@@ -263,7 +269,7 @@ def pack_dataset(
     # with a single copy; only the stream's last row comes out short.
     return (
         dataset.map(
-            lambda ids: _pack_stream(ids, sep_token_id),
+            functools.partial(_pack_stream, sep_token_id=sep_token_id),
             num_parallel_calls=autotune,
         )
         .rebatch(width)
@@ -274,7 +280,7 @@ def pack_dataset(
             drop_remainder=drop_remainder,
         )
         .map(
-            lambda chunks: _finish_packed_rows(chunks, cls_token_id),
+            functools.partial(_finish_packed_rows, cls_token_id=cls_token_id),
             num_parallel_calls=autotune,
         )
     )

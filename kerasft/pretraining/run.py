@@ -68,7 +68,9 @@ class PretrainRunConfig:
 
 def resolve_sources(config: PretrainRunConfig) -> list[corpus_lib.CorpusSource]:
     """Corpus specs plus the labelled dataset's text, validated."""
-    sources = corpus_lib.to_corpus_sources(list(config.corpora))
+    sources = (
+        corpus_lib.to_corpus_sources(list(config.corpora)) if config.corpora else []
+    )
     if config.labelled_data:
         sources += corpus_lib.labelled_text_sources(
             config.labelled_data,

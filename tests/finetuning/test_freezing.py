@@ -9,6 +9,7 @@ from kerasft.finetuning.freezing import freeze_backbone
 from kerasft.finetuning.freezing import get_backbone
 from kerasft.finetuning.freezing import linear_probe_fit
 from kerasft.finetuning.freezing import two_stage_fit
+from kerasft.finetuning.freezing import unfreeze_backbone
 from kerasft.finetuning.freezing import unfreezing_blocks
 from kerasft.finetuning.losses import WeightedSparseCategoricalCrossentropy
 from kerasft.finetuning.losses import class_weights
@@ -88,6 +89,17 @@ def test_get_backbone_by_name_and_errors(model_and_backbone):
         get_backbone(model, "encoder")
     with pytest.raises(TypeError, match="backbone"):
         get_backbone(model, 3)
+
+
+def test_unfreeze_backbone_reaches_individually_frozen_layers(model_and_backbone):
+    model, backbone = model_and_backbone
+    backbone.get_layer("transformer_layer_0").trainable = False
+    unfreeze_backbone(model)
+    assert backbone.get_layer("transformer_layer_0").trainable
+    assert len(model.trainable_variables) == len(model.weights)
+    freeze_backbone(model)
+    assert [v.path for v in model.trainable_variables] == [
+        "classifier/kernel", "classifier/bias"]
 
 
 def test_linear_probe_trains_head_only(model_and_backbone, data):
@@ -281,6 +293,9 @@ def test_gradual_unfreezing_after_frozen_compile(model_and_backbone, data):
               callbacks=[unfreeze])
     assert unfreeze.unfrozen_log == [0, 1]
     assert _changed(before, _snapshot(backbone.get_layer("transformer_layer_2")))
+    # Training stopped with blocks still frozen; the backbone is left trainable.
+    assert all(backbone.get_layer(n).trainable for n in _BLOCK_LAYERS)
+    assert len(model.trainable_variables) == len(model.weights)
 
     # An optimizer already built on the head alone cannot thaw the backbone.
     freeze_backbone(model)

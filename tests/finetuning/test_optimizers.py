@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from kerasft.finetuning import schedules
+from kerasft.finetuning.layerwise import LayerwiseAdam
 from kerasft.finetuning.layerwise import LayerwiseAdamW
 from kerasft.finetuning.layerwise import LayerwiseSGD
 from kerasft.finetuning.optimizers import make_optimizer
@@ -85,8 +86,10 @@ def test_weight_decay_skips_layer_norm_and_bias(model, data, layerwise_decay):
             )
             assert not np.array_equal(v.numpy(), before[v.path]), v.path
     if layerwise_decay is not None:
-        kernel = next(v for v in variables
-                      if v.path.startswith("transformer_layer_0/") and "kernel" in v.path)
+        kernel = next(
+            v for v in variables
+            if v.path.startswith("transformer_layer_0/") and "kernel" in v.path
+        )
         assert optimizer.lr_multiplier(kernel) == pytest.approx(0.5**3)
 
 
@@ -144,7 +147,26 @@ def test_layerwise_and_other_optimizers():
     assert isinstance(sgd, LayerwiseSGD) and sgd.momentum == 0.9
     assert sgd.weight_decay is None
     adam = make_optimizer(name="adam", weight_decay=0.0, total_steps=10)
-    assert type(adam) is keras.optimizers.Adam and adam.weight_decay is None
+    assert type(adam) is LayerwiseAdam and adam.weight_decay is None
+    # AdamW without decay is Adam (Keras AdamW rejects weight_decay=None).
+    no_decay = make_optimizer(weight_decay=None, total_steps=10)
+    assert type(no_decay) is LayerwiseAdam and no_decay.weight_decay is None
+    assert no_decay.lr_multipliers == {}
+
+
+def test_config_round_trip_keeps_weight_decay_exclusions():
+    optimizer = make_optimizer(total_steps=np.int64(40), warmup_steps=np.int64(4))
+    assert optimizer.lr_multipliers == {}
+    restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    assert type(restored) is LayerwiseAdamW
+    assert sorted(restored.weight_decay_exclusions) == sorted(
+        ["bias", "gamma", "beta", "layer_norm", "LayerNorm"]
+    )
+    gamma = keras.Variable(np.ones(3, "float32"), name="gamma")
+    kernel = keras.Variable(np.ones(3, "float32"), name="kernel")
+    assert not restored._use_weight_decay(gamma)
+    assert restored._use_weight_decay(kernel)
+    assert isinstance(restored._learning_rate, schedules.WarmupLinearDecay)
 
 
 @pytest.mark.parametrize(
@@ -155,7 +177,6 @@ def test_layerwise_and_other_optimizers():
         ({"schedule": "linear"}, "`total_steps` is required"),
         ({"total_steps": 10, "layerwise_decay": 0.9}, "`num_layers`"),
         ({"total_steps": 10, "global_clipnorm": 1.0}, "only one of"),
-        ({"total_steps": 10, "weight_decay": 0.0}, "`weight_decay`"),
         ({"total_steps": 10, "weight_decay": -1.0}, "`weight_decay`"),
         ({"total_steps": 10, "schedule": "slanted_triangular", "warmup_steps": 2},
          "`warmup_steps`"),

@@ -128,7 +128,8 @@ def test_schedule_drives_optimizer_in_fit():
     "factory,message",
     [
         (lambda: WarmupLinearDecay(1e-3, total_steps=0), "total_steps"),
-        (lambda: WarmupLinearDecay(1e-3, total_steps=10, warmup_steps=10), "warmup_steps"),
+        (lambda: WarmupLinearDecay(1e-3, total_steps=10, warmup_steps=10),
+         "warmup_steps"),
         (lambda: WarmupCosineDecay(1e-3, total_steps=10, end_learning_rate=1.0),
          "end_learning_rate"),
         (lambda: SlantedTriangular(1e-3, total_steps=5, cut_frac=0.1), "cut_frac"),

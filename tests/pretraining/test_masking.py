@@ -190,7 +190,9 @@ def test_whole_word_masks_all_pieces_of_a_word_or_none(word_batch):
 
 
 def test_max_selections_caps_and_pads():
-    ids = tf.ragged.constant([[CLS] + list(range(10, 40)) + [SEP], [CLS, 7, SEP]])
+    ids = tf.ragged.constant(
+        [[CLS] + list(range(10, 40)) + [SEP], [CLS, 7, SEP]]
+    )
     out = mask_tokens(ids, **_mask_kwargs(mask_selection_rate=0.5,
                                          max_selections=3))
     np.testing.assert_array_equal(out["mask_weights"], [[1, 1, 1], [1, 0, 0]])

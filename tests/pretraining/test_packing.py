@@ -214,7 +214,8 @@ def test_packs_bert_tokenizer_output():
     assert batch["word_ids"].numpy()[0, :n].tolist() == [
         0, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9
     ]
-    assert batch["segment_ids"].numpy()[0, :n].tolist() == [0] * 6 + [1] * 2 + [0] * 4
+    segments = batch["segment_ids"].numpy()[0, :n].tolist()
+    assert segments == [0] * 6 + [1] * 2 + [0] * 4
 
 
 @pytest.mark.parametrize(
