@@ -127,6 +127,14 @@ class Head(keras.layers.Layer):
         """The head's report from per-batch targets and logits (JSON-able)."""
         raise NotImplementedError
 
+    def calibrate(self, targets: list, logits: list, examples: Sequence) -> dict | None:
+        """Tune serving-time settings (e.g. thresholds) on validation outputs.
+
+        Called by the trainer after `fit`, before test evaluation and saving.
+        Returns what was tuned (recorded in metrics.json), or None.
+        """
+        return None
+
     def write_reports(self, report: dict, directory: str, prefix: str = "test") -> list[str]:
         """Write human-readable reports (tables, plots); returns the paths."""
         return []

@@ -2,28 +2,49 @@
 
 Everything is plain Keras: a `TaskModel`, `compile`, `fit` with early
 stopping on a validation metric (best weights restored), then the head's own
-evaluation on the test split. The run directory gets `config.json`,
-`vocab.txt`, `model.keras`, `checkpoints/`, `history.json`, `metrics.json`
-and, for classification heads, a confusion-matrix PNG.
+evaluation on the test split. A fine-tuning strategy (full, linear probing,
+two-stage LP-FT, gradual unfreezing), loss (cross-entropy, class-balanced,
+focal), learning-rate schedule and layer-wise decay are chosen by
+`FinetuneConfig` fields and built from the pieces in `kerasft.finetuning`.
+The run directory gets `config.json` (every field, so a result can be traced
+to its strategy and hyper-parameters), `vocab.txt`, `model.keras`,
+`checkpoints/`, `history.json`, `metrics.json` and the head's reports.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
+import numbers
 import os
 import time
+from collections.abc import Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
 from kerasft.backbone import BackboneConfig, build_backbone, load_backbone
-from kerasft.finetuning.optimizers import make_optimizer
+from kerasft.finetuning.freezing import (
+    GradualUnfreezing,
+    linear_probe_fit,
+    two_stage_fit,
+    unfreeze_backbone,
+)
+from kerasft.finetuning.layerwise import layerwise_lr_multipliers
+from kerasft.finetuning.losses import (
+    SparseFocalLoss,
+    WeightedSparseCategoricalCrossentropy,
+    class_weights,
+)
+from kerasft.finetuning.optimizers import SCHEDULES, make_optimizer
 from kerasft.registry import get_head
-from kerasft.task import TaskModel
+from kerasft.task import TaskModel, load_model
 from kerasft.tokenizers import TextPreprocessor, save_vocabulary, train_wordpiece_vocabulary
+
+STRATEGIES = ("full", "linear_probe", "two_stage", "gradual_unfreezing")
+LOSSES = ("cross_entropy", "class_balanced", "inverse_frequency", "focal")
 
 
 @dataclasses.dataclass
@@ -38,21 +59,50 @@ class FinetuneConfig:
         backbone: a backbone directory (`kerasft-pretrain` output, keras-hub
             preset or Hugging Face BERT); empty means a new random backbone
             with a vocabulary trained on the train text.
+        init_model: intermediate fine-tuning: a fine-tuned `.keras` model (or
+            the run directory holding `model.keras`) whose backbone and
+            tokenizer to start from; its heads are dropped. Excludes
+            `backbone`.
         vocabulary_size: WordPiece size when training from scratch.
         num_layers, num_heads, hidden_dim, intermediate_dim: from-scratch size.
         sequence_length: maximum tokens per text, special tokens included.
         lowercase: from-scratch tokenizer casing.
-        epochs: maximum epochs.
+        epochs: maximum epochs, all stages included.
         batch_size: examples per step.
-        learning_rate: peak learning rate.
-        warmup_ratio: fraction of total steps spent warming up.
+        learning_rate: peak learning rate (of the stage that trains the
+            backbone; of the head for `linear_probe`).
+        warmup_ratio: fraction of total steps spent warming up (`linear`,
+            `cosine`, `constant`; `slanted_triangular` rises for 10%).
         weight_decay: AdamW weight decay.
+        schedule: `linear`, `cosine`, `slanted_triangular` or `constant`.
+        layerwise_decay: per-layer learning-rate factor in (0, 1] from the
+            top transformer layer down; 1 disables it.
+        strategy: `full` (everything trains), `linear_probe` (backbone
+            frozen throughout), `two_stage` (LP-FT: `stage1_epochs` head-only,
+            then everything) or `gradual_unfreezing` (ULMFiT: one more
+            backbone block every `unfreeze_every_epochs`, top first).
+        stage1_epochs: head-only epochs of `two_stage` (< `epochs`).
+        stage1_learning_rate: constant learning rate of the `two_stage` head
+            stage.
+        stage1_loss: loss of the `two_stage` head stage; empty means `loss`.
+        unfreeze_every_epochs: epochs between two `gradual_unfreezing` steps.
+        loss: `cross_entropy`, `class_balanced` (effective number of
+            samples, Cui et al. 2019), `inverse_frequency` or `focal`.
+        class_balance_beta: the effective-number beta in [0, 1).
+        focal_gamma: the focal-loss focusing parameter (>= 0).
         dropout: head dropout.
         pooling: head pooling (`cls` or `mean`) for classification heads.
         patience: early-stopping patience in epochs.
-        monitor: validation metric to early-stop on (`accuracy`, ...).
+        monitor: validation metric to early-stop on: `loss`, a compiled
+            metric (`accuracy`) or any number in the head's own report
+            (`macro_f1` for classification, `f1` for entities).
         seed: weights, shuffling and dropout seed.
         jit_compile: XLA (off: measured slower on 2-core CPUs).
+
+    Example:
+    >>> config = FinetuneConfig(train="train.jsonl", validation="val.jsonl",
+    ...                         strategy="two_stage", stage1_epochs=1,
+    ...                         stage1_loss="class_balanced", monitor="macro_f1")
     """
 
     head: str = "sentiment"
@@ -60,6 +110,7 @@ class FinetuneConfig:
     validation: str = ""
     test: str = ""
     backbone: str = ""
+    init_model: str = ""
     vocabulary_size: int = 8000
     num_layers: int = 2
     num_heads: int = 4
@@ -72,6 +123,16 @@ class FinetuneConfig:
     learning_rate: float = 1e-4
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
+    schedule: str = "linear"
+    layerwise_decay: float = 1.0
+    strategy: str = "full"
+    stage1_epochs: int = 1
+    stage1_learning_rate: float = 1e-3
+    stage1_loss: str = ""
+    unfreeze_every_epochs: int = 1
+    loss: str = "cross_entropy"
+    class_balance_beta: float = 0.999
+    focal_gamma: float = 2.0
     dropout: float = 0.1
     pooling: str = "cls"
     patience: int = 2
@@ -87,17 +148,60 @@ class FinetuneConfig:
                     f"(e.g. --{field}=../shared/data/sentiment_rt_polarity/"
                     f"{field}.jsonl)."
                 )
-        for field in ("epochs", "batch_size", "sequence_length"):
+        for field in ("epochs", "batch_size", "sequence_length",
+                      "stage1_epochs", "unfreeze_every_epochs"):
             if getattr(self, field) <= 0:
                 raise ValueError(
                     f"`{field}` must be positive. Received: "
                     f"{field}={getattr(self, field)!r}."
                 )
+        _check_choice("strategy", self.strategy, STRATEGIES)
+        _check_choice("loss", self.loss, LOSSES)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        if self.stage1_loss:
+            _check_choice("stage1_loss", self.stage1_loss, LOSSES)
+        if self.strategy == "two_stage" and self.stage1_epochs >= self.epochs:
+            raise ValueError(
+                "`stage1_epochs` must be smaller than `epochs` (which counts "
+                "both stages) for strategy='two_stage'. Received: "
+                f"stage1_epochs={self.stage1_epochs}, epochs={self.epochs}. "
+                "Raise `epochs` or lower `stage1_epochs`."
+            )
+        if not 0 < self.layerwise_decay <= 1:
+            raise ValueError(
+                "`layerwise_decay` must be in (0, 1] (1 disables it). "
+                f"Received: layerwise_decay={self.layerwise_decay!r}."
+            )
+        if not 0 <= self.class_balance_beta < 1:
+            raise ValueError(
+                "`class_balance_beta` must be in [0, 1). Received: "
+                f"class_balance_beta={self.class_balance_beta!r}."
+            )
+        if self.focal_gamma < 0:
+            raise ValueError(
+                f"`focal_gamma` must be >= 0. Received: focal_gamma={self.focal_gamma!r}."
+            )
+        if self.backbone and self.init_model:
+            raise ValueError(
+                "Pass only one of `backbone` and `init_model` (both say where "
+                f"the backbone comes from). Received: backbone={self.backbone!r}, "
+                f"init_model={self.init_model!r}."
+            )
+        if not self.monitor:
+            raise ValueError(
+                "`monitor` must name a validation metric (e.g. accuracy, "
+                "macro_f1, loss). Received: monitor=''."
+            )
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(
+            f"`{name}` must be one of {list(choices)}. Received: {name}={value!r}."
+        )
 
 
 def _head_kwargs(head_cls, config: FinetuneConfig) -> dict:
-    import inspect
-
     params = inspect.signature(head_cls.__init__).parameters
     kwargs = {"dropout": config.dropout}
     if "pooling" in params:
@@ -105,8 +209,59 @@ def _head_kwargs(head_cls, config: FinetuneConfig) -> dict:
     return kwargs
 
 
+def load_init_model(
+    path: str, *, sequence_length: int | None = None
+) -> tuple[keras.Model, TextPreprocessor]:
+    """The backbone and tokenizer of a fine-tuned model (intermediate fine-tuning).
+
+    Args:
+        path: a `.keras` task model, or a run directory holding `model.keras`.
+        sequence_length: optional new maximum tokens per text (at most the
+            backbone's `max_sequence_length`).
+
+    Returns:
+        `(backbone, preprocessor)`, the backbone fully trainable.
+
+    Example:
+    >>> backbone, pre = load_init_model("runs/nli")  # doctest: +SKIP
+    """
+    file = path if path.endswith(".keras") else os.path.join(path, "model.keras")
+    if not os.path.isfile(file):
+        raise ValueError(
+            f"`init_model` must be a fine-tuned `.keras` model or a run directory "
+            f"holding `model.keras`. Received: init_model={path!r} (no file "
+            f"{file!r}). Pass the output directory of an earlier kerasft-finetune run."
+        )
+    source = load_model(file, compile=False)
+    backbone, preprocessor = source.backbone, source.preprocessor
+    if preprocessor is None:
+        raise ValueError(
+            f"`init_model` {file!r} has no preprocessor, so its vocabulary is "
+            "unknown. Save it as `TaskModel(backbone, heads, preprocessor)`."
+        )
+    # A linear-probed source may have been saved with a frozen backbone.
+    backbone.trainable = False
+    backbone.trainable = True
+    if sequence_length and sequence_length != preprocessor.sequence_length:
+        limit = backbone.max_sequence_length
+        if sequence_length > limit:
+            raise ValueError(
+                f"`sequence_length` must be at most the backbone's "
+                f"max_sequence_length {limit}. Received: "
+                f"sequence_length={sequence_length}."
+            )
+        preprocessor = TextPreprocessor(
+            preprocessor.vocabulary,
+            sequence_length=sequence_length,
+            lowercase=preprocessor.lowercase,
+        )
+    return backbone, preprocessor
+
+
 def build_preprocessor_and_backbone(config: FinetuneConfig, train_texts):
-    """Load the configured backbone, or make a new one with its own vocabulary."""
+    """Load the configured backbone (or `init_model`'s), or make a new one."""
+    if config.init_model:
+        return load_init_model(config.init_model, sequence_length=config.sequence_length)
     if config.backbone:
         return load_backbone(config.backbone, sequence_length=config.sequence_length)
     vocab = train_wordpiece_vocabulary(
@@ -128,21 +283,140 @@ def build_preprocessor_and_backbone(config: FinetuneConfig, train_texts):
     return backbone, preprocessor
 
 
+def make_loss(
+    name: str,
+    head,
+    train_examples: Sequence = (),
+    *,
+    class_balance_beta: float = 0.999,
+    focal_gamma: float = 2.0,
+) -> tuple[keras.losses.Loss, list[float] | None]:
+    """A head's loss by name, with class weights from the train counts.
+
+    Args:
+        name: `cross_entropy` (the head's default), `class_balanced`,
+            `inverse_frequency` or `focal`.
+        head: the head; the weighted losses need its `class_counts`.
+        train_examples: the train examples the class counts come from.
+        class_balance_beta: the effective-number beta of `class_balanced`.
+        focal_gamma: the focusing parameter of `focal`.
+
+    Returns:
+        `(loss, weights)`, weights being the per-class list used or None.
+
+    Example:
+    >>> loss, weights = make_loss("class_balanced", head, train)  # doctest: +SKIP
+    """
+    _check_choice("loss", name, LOSSES)
+    if name == "cross_entropy":
+        return head.loss(), None
+    if name == "focal":
+        return SparseFocalLoss(gamma=focal_gamma), None
+    if not hasattr(head, "class_counts"):
+        raise ValueError(
+            f"loss={name!r} weights classes by their train counts, but head "
+            f"{head.name!r} ({type(head).__name__}) has no `class_counts`. Use "
+            "loss='cross_entropy' or 'focal', or add `class_counts` to the head."
+        )
+    method = "effective_number" if name == "class_balanced" else "inverse_frequency"
+    weights = class_weights(
+        head.class_counts(train_examples), method=method, beta=class_balance_beta
+    )
+    return WeightedSparseCategoricalCrossentropy(weights), [float(w) for w in weights]
+
+
+def predict_split(model: TaskModel, head_name: str, examples, *, batch_size: int = 64):
+    """Per-batch `(targets, logits)` of one head over labelled examples."""
+    head = model.head(head_name)
+    ds = head.make_dataset(examples, model.preprocessor, batch_size=batch_size)
+    targets, logits = [], []
+    for batch in ds:  # (features, y) or (features, y, sample_weight)
+        features, y = batch[0], batch[1]
+        logits.append(model(features, training=False)[head_name].numpy())
+        targets.append(y[head_name].numpy())
+    return targets, logits
+
+
 def evaluate_model(
     model: TaskModel, head_name: str, examples, *, batch_size: int = 64
 ) -> dict:
     """The head's own report (accuracy, F1, ...) on labelled examples."""
-    head = model.head(head_name)
-    ds = head.make_dataset(examples, model.preprocessor, batch_size=batch_size)
-    targets, logits = [], []
-    for features, y in ds:
-        logits.append(model(features, training=False)[head_name].numpy())
-        targets.append(y[head_name].numpy())
-    return head.evaluate(targets, logits, examples)
+    targets, logits = predict_split(model, head_name, examples, batch_size=batch_size)
+    return model.head(head_name).evaluate(targets, logits, examples)
+
+
+class HeadMetricsCallback(keras.callbacks.Callback):
+    """Put a head's own validation report into the epoch logs (`val_macro_f1`, ...).
+
+    At each epoch end it runs the head's `evaluate` on the examples and adds
+    every float of the report as `val_{name}`, so `EarlyStopping`,
+    `ModelCheckpoint` and `History` can use metrics Keras does not compute
+    per batch (macro-F1, entity F1). Place it before those callbacks.
+
+    Args:
+        head_name: the head to evaluate.
+        examples: the validation examples, in the head's format.
+        monitor: optional log key that must appear (e.g. `"val_macro_f1"`);
+            a clear error replaces Keras's silent warning otherwise.
+        batch_size: prediction batch size.
+
+    Example:
+    >>> cb = HeadMetricsCallback("sentiment", validation, monitor="val_macro_f1")  # doctest: +SKIP
+    >>> stop = keras.callbacks.EarlyStopping("val_macro_f1", mode="max",  # doctest: +SKIP
+    ...                                      restore_best_weights=True)
+    >>> model.fit(train_ds, epochs=5, callbacks=[cb, stop])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        head_name: str,
+        examples: Sequence,
+        *,
+        monitor: str | None = None,
+        batch_size: int = 64,
+    ):
+        super().__init__()
+        self.head_name = head_name
+        self.examples = list(examples)
+        self.monitor = monitor
+        self.batch_size = batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        report = evaluate_model(
+            self.model, self.head_name, self.examples, batch_size=self.batch_size
+        )
+        for key, value in report.items():
+            # Counts (`examples`, supports) are ints, not metrics to monitor.
+            if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+                # Keras's own per-batch value (e.g. val_accuracy) wins.
+                logs.setdefault(f"val_{key}", float(value))
+        if self.monitor and self.monitor not in logs:
+            raise ValueError(
+                f"`monitor` must be a validation metric of head "
+                f"{self.head_name!r}. Received: monitor={self.monitor[4:]!r}; "
+                f"available: {sorted(k[4:] for k in logs if k.startswith('val_'))}."
+            )
+
+
+def _keras_logged(monitor: str, head) -> bool:
+    # `loss` and the head's compiled metrics come out of `fit` itself.
+    return monitor == "loss" or monitor in {m.name for m in head.metrics_list()}
+
+
+def _merge_histories(histories: Sequence[keras.callbacks.History]) -> dict:
+    merged: dict[str, list] = {}
+    for stage, history in enumerate(histories, start=1):
+        n = len(history.history.get("loss", []))
+        for key, values in history.history.items():
+            merged.setdefault(key, []).extend(float(v) for v in values)
+        merged.setdefault("stage", []).extend([stage] * n)
+    return merged
 
 
 def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto") -> dict:
-    """Fine-tune `config.head` and write the run directory.
+    """Fine-tune `config.head` with `config.strategy` and write the run directory.
 
     Args:
         config: a `FinetuneConfig`.
@@ -151,6 +425,10 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
 
     Returns:
         The metrics written to `run_dir/metrics.json`.
+
+    Example:
+    >>> metrics = finetune(FinetuneConfig(train="t.jsonl", validation="v.jsonl",  # doctest: +SKIP
+    ...                                   strategy="gradual_unfreezing"), "runs/gu")
     """
     os.makedirs(run_dir, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
@@ -160,8 +438,8 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
     test = head_cls.read_examples(config.test) if config.test else None
     labels = head_cls.labels_from_examples(train)
 
-    strategy = tf.distribute.get_strategy()
-    with strategy.scope():
+    distribution = tf.distribute.get_strategy()
+    with distribution.scope():
         backbone, preprocessor = build_preprocessor_and_backbone(
             config, [head_cls.example_text(e) for e in train]
         )
@@ -171,39 +449,85 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
     head.encode(validation)
     if test is not None:
         head.encode(test)
-    save_vocabulary(preprocessor.vocabulary, os.path.join(run_dir, "vocab.txt"))
-    resolved = {
-        **dataclasses.asdict(config),
-        "labels": labels,
-        "vocabulary_size_actual": preprocessor.vocabulary_size,
-        "backbone_config": backbone.get_config(),
-        "strategy": type(strategy).__name__,
-    }
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump(resolved, f, indent=2, default=str)
 
     train_ds = head.make_dataset(
         train, preprocessor, batch_size=config.batch_size, shuffle=True, seed=config.seed
     )
     val_ds = head.make_dataset(validation, preprocessor, batch_size=config.batch_size)
     steps_per_epoch = int(train_ds.cardinality())
-    total_steps = steps_per_epoch * config.epochs
-    with strategy.scope():
-        optimizer = make_optimizer(
-            learning_rate=config.learning_rate,
-            weight_decay=config.weight_decay,
-            schedule="linear",
-            warmup_steps=int(config.warmup_ratio * total_steps),
-            total_steps=total_steps,
+    two_stage = config.strategy == "two_stage"
+    main_epochs = config.epochs - config.stage1_epochs if two_stage else config.epochs
+    total_steps = steps_per_epoch * main_epochs
+    num_layers = int(backbone.num_layers)
+    decay = config.layerwise_decay if config.layerwise_decay < 1 else None
+
+    with distribution.scope():
+        loss, weights = make_loss(
+            config.loss, head, train,
+            class_balance_beta=config.class_balance_beta,
+            focal_gamma=config.focal_gamma,
         )
-        model.compile(
-            optimizer=optimizer,
-            loss=model.default_losses(),
-            metrics=model.default_metrics(),
-            jit_compile=config.jit_compile,
-        )
+        compile_kwargs = {
+            "optimizer": make_optimizer(
+                learning_rate=config.learning_rate,
+                weight_decay=config.weight_decay,
+                schedule=config.schedule,
+                # The slanted triangular schedule has its own rise (cut_frac).
+                warmup_steps=0 if config.schedule == "slanted_triangular"
+                else int(config.warmup_ratio * total_steps),
+                total_steps=total_steps,
+                layerwise_decay=decay,
+                num_layers=num_layers,
+            ),
+            "loss": {head.name: loss},
+            "metrics": model.default_metrics(),
+            "jit_compile": config.jit_compile,
+        }
+        stage1_weights = None
+        if two_stage:
+            stage1_loss, stage1_weights = make_loss(
+                config.stage1_loss or config.loss, head, train,
+                class_balance_beta=config.class_balance_beta,
+                focal_gamma=config.focal_gamma,
+            )
+            # Head-only stage: a fresh optimizer (stage 1 builds it on the
+            # head variables only) at a constant, higher rate.
+            stage1_compile_kwargs = {
+                **compile_kwargs,
+                "optimizer": make_optimizer(
+                    learning_rate=config.stage1_learning_rate,
+                    weight_decay=config.weight_decay,
+                    schedule="constant",
+                ),
+                "loss": {head.name: stage1_loss},
+            }
+
+    save_vocabulary(preprocessor.vocabulary, os.path.join(run_dir, "vocab.txt"))
+    resolved = {
+        **dataclasses.asdict(config),
+        "labels": labels,
+        "vocabulary_size_actual": preprocessor.vocabulary_size,
+        "backbone_config": backbone.get_config(),
+        "distribution_strategy": type(distribution).__name__,
+        "steps_per_epoch": steps_per_epoch,
+        "class_weights": weights,
+        "stage1_class_weights": stage1_weights,
+        "layerwise_lr_multipliers": (
+            layerwise_lr_multipliers(num_layers, decay) if decay else None
+        ),
+    }
+    with open(os.path.join(run_dir, "config.json"), "w") as f:
+        json.dump(resolved, f, indent=2, default=str)
+
     monitor = f"val_{config.monitor}"
-    callbacks = [
+    callbacks: list[keras.callbacks.Callback] = []
+    if not _keras_logged(config.monitor, head):
+        callbacks.append(HeadMetricsCallback(head.name, validation, monitor=monitor))
+    unfreezing = None
+    if config.strategy == "gradual_unfreezing":
+        unfreezing = GradualUnfreezing(every_n_epochs=config.unfreeze_every_epochs)
+        callbacks.append(unfreezing)
+    callbacks += [
         keras.callbacks.EarlyStopping(
             monitor=monitor,
             mode="min" if "loss" in config.monitor else "max",
@@ -215,24 +539,45 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
             save_weights_only=True,
         ),
     ]
-    start = time.time()
-    history = model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=config.epochs,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
-    seconds = time.time() - start
-    with open(os.path.join(run_dir, "history.json"), "w") as f:
-        json.dump(history.history, f, indent=2)
+    fit_kwargs = {"validation_data": val_ds, "callbacks": callbacks, "verbose": verbose}
 
+    start = time.time()
+    with distribution.scope():
+        if config.strategy == "linear_probe":
+            histories = [linear_probe_fit(
+                model, train_ds, epochs=config.epochs,
+                compile_kwargs=compile_kwargs, **fit_kwargs,
+            )]
+            # Saved models load with a trainable backbone, ready for more training.
+            unfreeze_backbone(model)
+        elif two_stage:
+            histories = list(two_stage_fit(
+                model, train_ds,
+                stage1_epochs=config.stage1_epochs, stage2_epochs=main_epochs,
+                compile_kwargs_stage1=stage1_compile_kwargs,
+                compile_kwargs_stage2=compile_kwargs, **fit_kwargs,
+            ))
+        else:
+            model.compile(**compile_kwargs)
+            histories = [model.fit(train_ds, epochs=config.epochs, **fit_kwargs)]
+    seconds = time.time() - start
+    history = _merge_histories(histories)
+    if unfreezing is not None:
+        history["unfrozen_blocks"] = list(unfreezing.unfrozen_log)
+    with open(os.path.join(run_dir, "history.json"), "w") as f:
+        json.dump(history, f, indent=2)
+
+    val_targets, val_logits = predict_split(model, head.name, validation)
+    calibration = head.calibrate(val_targets, val_logits, validation)
     metrics = {
         "head": head.name,
+        "strategy": config.strategy,
         "train_seconds": round(seconds, 2),
-        "epochs_run": len(history.history.get("loss", [])),
+        "epochs_run": len(history.get("loss", [])),
         "validation": evaluate_model(model, head.name, validation),
     }
+    if calibration is not None:
+        metrics["calibration"] = calibration
     if test is not None:
         metrics["test"] = evaluate_model(model, head.name, test)
         head.write_reports(metrics["test"], run_dir, prefix="test")

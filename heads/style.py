@@ -1,0 +1,46 @@
+"""Writing style: single-label (`style`) or multi-label (`style_multilabel`).
+
+Two registered names, because the trainer picks a head class before it reads
+any data and a class should own one data format:
+
+- `style`: one style per text, JSONL `{"text": ..., "label": "shakespeare"}`;
+  serving outputs `label`, `probabilities`, `score` (like `sentiment`).
+- `style_multilabel`: any number of style attributes per text, JSONL
+  `{"text": ..., "labels": ["archaic", "verse"]}`; an independent sigmoid per
+  attribute with a threshold per attribute tuned on validation (see
+  `kerasft.multilabel.MultiLabelClassificationHead`).
+"""
+
+import kerasft
+from kerasft.data.jsonl import read_labelled_jsonl
+from kerasft.multilabel import MultiLabelClassificationHead
+
+
+@kerasft.register_head("style")
+class StyleHead(kerasft.ClassificationHead):
+    """Single-label writing-style classification (e.g. shakespeare vs modern).
+
+    Example:
+    >>> head = StyleHead(labels=["modern", "shakespeare"], pooling="mean")
+    """
+
+    @classmethod
+    def read_examples(cls, path, **kwargs):
+        try:
+            return read_labelled_jsonl(path, **kwargs)
+        except ValueError as e:
+            if "'label'" in str(e) and "'labels'" in str(e):
+                raise ValueError(
+                    f"{e} This file has `labels` lists: use "
+                    "`--head=style_multilabel` for multi-label style data."
+                ) from None
+            raise
+
+
+@kerasft.register_head("style_multilabel")
+class MultiLabelStyleHead(MultiLabelClassificationHead):
+    """Multi-label writing-style attributes (e.g. archaic, verse, formal).
+
+    Example:
+    >>> head = MultiLabelStyleHead(labels=["archaic", "verse"], pooling="mean")
+    """

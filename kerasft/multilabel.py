@@ -1,0 +1,296 @@
+"""Multi-label classification: any subset of `labels` per text.
+
+Each label gets an independent sigmoid and its own decision threshold. The
+thresholds live in the head's config, so `.keras` files and SavedModels
+carry the values tuned on validation (`calibrate`) rather than a blanket 0.5,
+which rarely suits rare labels.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasft.data.jsonl import LabelledText, read_labelled_jsonl
+from kerasft.head import Head
+
+
+def _f1(tp, fp, fn):
+    denominator = 2 * tp + fp + fn
+    return float(2 * tp / denominator) if denominator else 0.0
+
+
+def multilabel_report(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]
+) -> dict:
+    """Micro/macro F1, subset accuracy and per-label precision/recall/F1.
+
+    Args:
+        y_true: gold multi-hot matrix, shape `[N, L]`.
+        y_pred: predicted multi-hot matrix, shape `[N, L]`.
+        labels: label names, one per column.
+
+    Example:
+    >>> multilabel_report([[1, 0], [1, 1]], [[1, 0], [0, 1]], ["a", "b"])["micro_f1"]
+    0.8
+    """
+    y_true = np.asarray(y_true).astype(bool)
+    y_pred = np.asarray(y_pred).astype(bool)
+    if y_true.shape != y_pred.shape or y_true.ndim != 2 or y_true.shape[1] != len(labels):
+        raise ValueError(
+            "`y_true` and `y_pred` must both have shape [N, len(labels)] = "
+            f"[N, {len(labels)}]. Received: {y_true.shape} and {y_pred.shape}."
+        )
+    tp = (y_true & y_pred).sum(0)
+    fp = (~y_true & y_pred).sum(0)
+    fn = (y_true & ~y_pred).sum(0)
+    per_label = {}
+    for i, name in enumerate(labels):
+        per_label[name] = {
+            "precision": float(tp[i] / (tp[i] + fp[i])) if tp[i] + fp[i] else 0.0,
+            "recall": float(tp[i] / (tp[i] + fn[i])) if tp[i] + fn[i] else 0.0,
+            "f1": _f1(tp[i], fp[i], fn[i]),
+            "support": int(y_true[:, i].sum()),
+        }
+    TP, FP, FN = tp.sum(), fp.sum(), fn.sum()
+    return {
+        # Element-wise, the same quantity as the `accuracy` metric during fit.
+        "accuracy": float((y_true == y_pred).mean()),
+        "subset_accuracy": float((y_true == y_pred).all(axis=1).mean()),
+        "micro_precision": float(TP / (TP + FP)) if TP + FP else 0.0,
+        "micro_recall": float(TP / (TP + FN)) if TP + FN else 0.0,
+        "micro_f1": _f1(TP, FP, FN),
+        "macro_f1": float(np.mean([v["f1"] for v in per_label.values()])),
+        "per_label": per_label,
+        "num_examples": int(len(y_true)),
+    }
+
+
+def best_f1_threshold(probabilities: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
+    """The threshold maximizing F1 of one label, and that F1.
+
+    The threshold sits halfway between the lowest probability predicted
+    positive and the next lower one, so it does not hinge on one example.
+
+    Args:
+        probabilities: predicted probabilities of the label, shape `[N]`.
+        targets: gold 0/1 values, shape `[N]`.
+
+    Example:
+    >>> best_f1_threshold(np.array([0.9, 0.4, 0.3, 0.1]), np.array([1, 1, 0, 0]))
+    (0.35, 1.0)
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    y = np.asarray(targets).astype(bool)
+    order = np.argsort(-p, kind="stable")
+    p, y = p[order], y[order]
+    tp = np.cumsum(y)
+    predicted = np.arange(1, len(p) + 1)
+    # Only the last index of a run of tied probabilities is a real cut.
+    cut = np.append(p[1:] != p[:-1], True)
+    f1 = np.where(cut, 2 * tp / (predicted + y.sum()), -1.0)
+    k = int(np.argmax(f1))
+    lower = p[k + 1] if k + 1 < len(p) else 0.0
+    return round(float((p[k] + lower) / 2), 6), float(f1[k])
+
+
+class MultiLabelClassificationHead(Head):
+    """Multi-label classification: an independent sigmoid per label.
+
+    Data: JSONL, one `{"text": "...", "labels": ["a", "b"]}` object a line
+    (an empty list means no label applies). Serving outputs: `labels`
+    `[B, L]` string (the label name where active, else `""`), `active`
+    `[B, L]` int32, `probabilities` `[B, L]` float, and `label` `[B]` (the most
+    probable active label, `""` when none is active).
+
+    Args:
+        labels: the label names, in output order.
+        pooling: `"cls"` reads `pooled_output`; `"mean"` averages
+            `sequence_output` over real tokens.
+        thresholds: one decision threshold per label in (0, 1); default 0.5
+            each. `calibrate` replaces them with F1-optimal values.
+        dropout: dropout before the output layer.
+        name: the layer name (defaults to the registered head name).
+
+    Example:
+    >>> head = MultiLabelClassificationHead(["archaic", "verse"], thresholds=[0.4, 0.6])
+    >>> head.thresholds
+    [0.4, 0.6]
+    """
+
+    # One attribute ("is it verse?") is a valid multi-label task.
+    allows_single_label = True
+    label_field = "labels"
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        pooling: str = "cls",
+        thresholds: Sequence[float] | None = None,
+        dropout: float = 0.1,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(labels=labels, dropout=dropout, name=name, **kwargs)
+        if not self.labels:
+            raise ValueError("`labels` must name at least one label. Received: [].")
+        if pooling not in ("cls", "mean"):
+            raise ValueError(
+                f"`pooling` must be 'cls' or 'mean'. Received: pooling={pooling!r}."
+            )
+        self.pooling = pooling
+        self.feature = "pooled_output" if pooling == "cls" else "sequence_output"
+        self.thresholds = self._check_thresholds(thresholds)
+        self.dropout_layer = keras.layers.Dropout(dropout, name="dropout")
+        self.output_dense = keras.layers.Dense(
+            self.num_labels, name="logits", dtype="float32"
+        )
+
+    def _check_thresholds(self, thresholds) -> list[float]:
+        if thresholds is None:
+            return [0.5] * self.num_labels
+        thresholds = [float(t) for t in thresholds]
+        if len(thresholds) != self.num_labels or not all(0 < t < 1 for t in thresholds):
+            raise ValueError(
+                f"`thresholds` must hold one value in (0, 1) per label "
+                f"({self.num_labels} labels: {self.labels}). Received: "
+                f"thresholds={thresholds}. Pass None for 0.5 each."
+            )
+        return thresholds
+
+    def build(self, features_shape):
+        self.output_dense.build((None, features_shape[self.feature][-1]))
+        self.built = True
+
+    def call(self, features, training=None):
+        if self.pooling == "cls":
+            x = features["pooled_output"]
+        else:
+            mask = keras.ops.cast(features["padding_mask"], "float32")[..., None]
+            seq = keras.ops.cast(features["sequence_output"], "float32")
+            x = keras.ops.sum(seq * mask, axis=1) / keras.ops.maximum(
+                keras.ops.sum(mask, axis=1), 1.0
+            )
+        return self.output_dense(self.dropout_layer(x, training=training))
+
+    def compute_output_shape(self, features_shape):
+        return (features_shape[self.feature][0], self.num_labels)
+
+    # --- data ---------------------------------------------------------
+    @classmethod
+    def read_examples(cls, path, **kwargs) -> list[LabelledText]:
+        kwargs.setdefault("label_field", cls.label_field)
+        return read_labelled_jsonl(path, label_type=list, **kwargs)
+
+    @classmethod
+    def labels_from_examples(cls, examples) -> list[str]:
+        labels = sorted({label for e in examples for label in e.label})
+        if not labels:
+            raise ValueError(
+                "Every example has an empty `labels` list, so there is nothing "
+                "to learn. Expected at least one label name in the train data."
+            )
+        return labels
+
+    def encode(self, examples):
+        index = {label: i for i, label in enumerate(self.labels)}
+        targets = np.zeros((len(examples), self.num_labels), dtype="float32")
+        for row, e in enumerate(examples):
+            for label in e.label:
+                if label not in index:
+                    raise ValueError(
+                        f"{e.source}, line {e.line}: label {label!r} was never "
+                        f"seen in the train data. Known labels: {self.labels}. "
+                        "Fix the label or add examples of it to train."
+                    )
+                targets[row, index[label]] = 1.0
+        return np.array([e.text for e in examples], dtype=object), targets
+
+    # --- model --------------------------------------------------------
+    def loss(self):
+        return keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def metrics_list(self):
+        # On logits, threshold 0 is probability 0.5 (fit-time view only;
+        # `evaluate` uses the tuned thresholds).
+        return [
+            keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0),
+            keras.metrics.F1Score(average="micro", threshold=0.0, name="micro_f1"),
+        ]
+
+    def postprocess(self, logits, features):
+        probabilities = tf.math.sigmoid(tf.cast(logits, tf.float32))
+        active = probabilities >= tf.constant(self.thresholds, tf.float32)
+        names = tf.constant(self.labels)
+        labels = tf.where(active, names, tf.constant(""))
+        # Inactive labels rank below every active one, so the top label is
+        # the most probable active label whenever one exists.
+        ranked = tf.where(active, probabilities, probabilities - 2.0)
+        best = tf.argmax(ranked, axis=-1, output_type=tf.int32)
+        label = tf.where(
+            tf.reduce_any(active, axis=-1), tf.gather(names, best), tf.constant("")
+        )
+        return {
+            "label": label,
+            "labels": labels,
+            "active": tf.cast(active, tf.int32),
+            "probabilities": probabilities,
+        }
+
+    def _probabilities(self, targets, logits):
+        y_true = np.concatenate(targets).astype(bool)
+        probabilities = 1.0 / (1.0 + np.exp(-np.concatenate(logits).astype(np.float64)))
+        return y_true, probabilities
+
+    def evaluate(self, targets, logits, examples):
+        y_true, probabilities = self._probabilities(targets, logits)
+        report = multilabel_report(
+            y_true, probabilities >= np.array(self.thresholds), self.labels
+        )
+        report["thresholds"] = dict(zip(self.labels, self.thresholds))
+        return report
+
+    def calibrate(self, targets, logits, examples):
+        """Set each label's threshold to the one maximizing its validation F1.
+
+        Labels without a positive validation example keep their threshold
+        (F1 is undefined there).
+        """
+        y_true, probabilities = self._probabilities(targets, logits)
+        thresholds, tuned = list(self.thresholds), {}
+        for i, name in enumerate(self.labels):
+            if not y_true[:, i].any():
+                tuned[name] = {"threshold": thresholds[i], "kept": "no positives"}
+                continue
+            t, f1 = best_f1_threshold(probabilities[:, i], y_true[:, i])
+            # Keep the threshold strictly inside (0, 1), as the config requires.
+            thresholds[i] = min(max(t, 1e-6), 1 - 1e-6)
+            tuned[name] = {"threshold": thresholds[i], "validation_f1": f1}
+        self.thresholds = thresholds
+        return {"thresholds": tuned}
+
+    def write_reports(self, report, directory, prefix="test"):
+        path = os.path.join(directory, f"{prefix}_report.txt")
+        lines = [f"{'label':<20} {'thresh':>7} {'prec':>7} {'recall':>7} {'f1':>7} {'support':>8}"]
+        for name, row in report["per_label"].items():
+            lines.append(
+                f"{name:<20} {report['thresholds'][name]:>7.3f} {row['precision']:>7.3f} "
+                f"{row['recall']:>7.3f} {row['f1']:>7.3f} {row['support']:>8d}"
+            )
+        lines.append(
+            f"\nmicro F1 {report['micro_f1']:.4f}  macro F1 {report['macro_f1']:.4f}  "
+            f"subset accuracy {report['subset_accuracy']:.4f}  "
+            f"examples {report['num_examples']}"
+        )
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return [path]
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({"pooling": self.pooling, "thresholds": list(self.thresholds)})
+        return config
