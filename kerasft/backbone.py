@@ -2,10 +2,11 @@
 
 A backbone directory is a keras-hub preset (`config.json`,
 `model.weights.h5`, `metadata.json`, `tokenizer.json` and
-`assets/tokenizer/vocabulary.txt`), so `keras_hub.models.BertBackbone
-.from_preset(dir)` loads it as well as kerasft does; kerasft adds
-`preprocessor.json` (sequence length, lowercasing) so that nothing about
-tokenization is guessed later.
+`assets/tokenizer/vocabulary.txt`, or `vocabulary.spm` for a SentencePiece
+tokenizer), so `keras_hub.models.BertBackbone.from_preset(dir)` and
+`keras_hub.tokenizers.Tokenizer.from_preset(dir)` load it as well as kerasft
+does; kerasft adds `preprocessor.json` (tokenizer kind, sequence length,
+lowercasing) so that nothing about tokenization is guessed later.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import tempfile
 import keras
 import keras_hub
 
-from kerasft.tokenizers import TextPreprocessor
+from kerasft.tokenizers import SentencePiecePreprocessor, TextPreprocessor
 
 PREPROCESSOR_CONFIG = "preprocessor.json"
+SENTENCEPIECE_ASSET = os.path.join("assets", "tokenizer", "vocabulary.spm")
+Preprocessor = TextPreprocessor | SentencePiecePreprocessor
 
 
 @dataclasses.dataclass
@@ -90,7 +93,7 @@ def backbone_config(backbone: keras_hub.models.BertBackbone) -> BackboneConfig:
 
 def save_backbone(
     backbone: keras_hub.models.BertBackbone,
-    preprocessor: TextPreprocessor,
+    preprocessor: Preprocessor,
     directory: str | os.PathLike,
 ) -> str:
     """Save backbone and tokenizer as a keras-hub preset directory.
@@ -100,7 +103,8 @@ def save_backbone(
 
     Args:
         backbone: the backbone to save.
-        preprocessor: the tokenizer it was trained with.
+        preprocessor: the tokenizer it was trained with (WordPiece
+            `TextPreprocessor` or `SentencePiecePreprocessor`).
         directory: the target directory (replaced if it exists).
     """
     directory = os.path.abspath(os.fspath(directory))
@@ -109,13 +113,22 @@ def save_backbone(
     tmp = tempfile.mkdtemp(prefix=".tmp-backbone-", dir=parent)
     try:
         backbone.save_to_preset(tmp)
-        tokenizer = keras_hub.models.BertTokenizer(
-            vocabulary=preprocessor.vocabulary, lowercase=preprocessor.lowercase
-        )
+        if isinstance(preprocessor, SentencePiecePreprocessor):
+            kind = "sentencepiece"
+            tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(
+                proto=preprocessor.proto
+            )
+        else:
+            kind = "wordpiece"
+            tokenizer = keras_hub.models.BertTokenizer(
+                vocabulary=preprocessor.vocabulary,
+                lowercase=preprocessor.lowercase,
+            )
         tokenizer.save_to_preset(tmp)
         with open(os.path.join(tmp, PREPROCESSOR_CONFIG), "w") as f:
             json.dump(
                 {
+                    "tokenizer": kind,
                     "sequence_length": preprocessor.sequence_length,
                     "lowercase": preprocessor.lowercase,
                 },
@@ -133,7 +146,7 @@ def save_backbone(
 
 def load_backbone(
     directory: str | os.PathLike, *, sequence_length: int | None = None
-) -> tuple[keras_hub.models.BertBackbone, TextPreprocessor]:
+) -> tuple[keras_hub.models.BertBackbone, Preprocessor]:
     """Load a backbone directory (kerasft, keras-hub or Hugging Face BERT).
 
     Args:
@@ -144,7 +157,8 @@ def load_backbone(
 
     Returns:
         `(backbone, preprocessor)`, the preprocessor using the directory's own
-        vocabulary and casing.
+        vocabulary and casing (a `SentencePiecePreprocessor` when the
+        directory holds `assets/tokenizer/vocabulary.spm`).
     """
     directory = os.path.abspath(os.fspath(directory))
     if not os.path.isdir(directory):
@@ -186,9 +200,13 @@ def load_backbone(
             f"`sequence_length` ({length}) exceeds the backbone's "
             f"max_sequence_length ({backbone.max_sequence_length})."
         )
-    preprocessor = TextPreprocessor(
-        vocab_file, sequence_length=length, lowercase=lowercase
-    )
+    spm_file = os.path.join(directory, SENTENCEPIECE_ASSET)
+    if os.path.isfile(spm_file):
+        preprocessor = SentencePiecePreprocessor(spm_file, sequence_length=length)
+    else:
+        preprocessor = TextPreprocessor(
+            vocab_file, sequence_length=length, lowercase=lowercase
+        )
     return backbone, preprocessor
 
 

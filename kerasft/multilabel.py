@@ -215,11 +215,15 @@ class MultiLabelClassificationHead(Head):
         return keras.losses.BinaryCrossentropy(from_logits=True)
 
     def metrics_list(self):
-        # On logits, threshold 0 is probability 0.5 (fit-time view only;
-        # `evaluate` uses the tuned thresholds).
+        # On logits, threshold 0 is probability 0.5. `accuracy` is the
+        # fit-time view only (`evaluate` uses the tuned thresholds); macro
+        # ROC AUC is threshold-free, so it suits early stopping (`--monitor=auc`).
         return [
             keras.metrics.BinaryAccuracy(name="accuracy", threshold=0.0),
-            keras.metrics.F1Score(average="micro", threshold=0.0, name="micro_f1"),
+            keras.metrics.AUC(
+                from_logits=True, multi_label=True, num_labels=self.num_labels,
+                name="auc",
+            ),
         ]
 
     def postprocess(self, logits, features):

@@ -58,6 +58,7 @@ class TaskModel(keras.Model):
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.backbone = backbone
         self.heads = heads
+        self._input_names = sorted(inputs)
         self.preprocessor = preprocessor
 
     def head(self, name: str) -> Head:
@@ -82,13 +83,21 @@ class TaskModel(keras.Model):
                 "This model has no `preprocessor`, so it cannot take raw "
                 "text. Build it with `TaskModel(backbone, heads, preprocessor)`."
             )
-        features = self.preprocessor(text)
-        logits = self(features, training=False)
         selected = heads or [h.name for h in self.heads]
-        return {
-            name: self.head(name).postprocess(logits[name], features)
-            for name in selected
-        }
+        # Heads sharing a `serving_features` implementation share one
+        # backbone pass; a head that splits text its own way gets its own.
+        passes = {}
+        outputs = {}
+        for name in selected:
+            head = self.head(name)
+            key = type(head).serving_features
+            if key not in passes:
+                features = head.serving_features(self.preprocessor, text)
+                inputs = {k: features[k] for k in self._input_names}
+                passes[key] = (features, self(inputs, training=False))
+            features, logits = passes[key]
+            outputs[name] = head.postprocess(logits[name], features)
+        return outputs
 
     def predict_text(self, texts: Sequence[str], head: str | None = None) -> dict:
         """Predictions for a list of strings, as numpy arrays (eager)."""

@@ -1,10 +1,12 @@
 r"""kerasft-pretrain: pretrain a BERT backbone with masked-LM on your own text.
 
-Trains a WordPiece tokenizer on the corpora (or keeps a starting checkpoint's
-own), then pretrains with dynamic masking, and writes OUTPUT_DIR/backbone/
-(a keras-hub preset that kerasft-finetune --backbone= loads) with
-config.json, vocab.txt, metrics.json (held-out MLM loss before/after),
-checkpoints/ and tensorboard/ beside it.
+Trains a WordPiece or SentencePiece tokenizer on the corpora (or keeps a
+starting checkpoint's own), then pretrains with dynamic masking (15%,
+80/10/10, optionally whole words) on packed or padded rows, and writes
+OUTPUT_DIR/backbone/ (a keras-hub preset that kerasft-finetune --backbone=
+loads) with config.json, vocab.txt, metrics.json (held-out MLM loss
+before/after), masked_lm_head.npz, backup/ (for --resume), checkpoints/ and
+tensorboard/ beside it.
 
 Examples:
   kerasft-pretrain --flagfile=flags/demo_pretrain.flags
@@ -12,6 +14,7 @@ Examples:
       --output_dir=runs/mix --steps=2000
   kerasft-pretrain --init_backbone=path/to/minilm --labelled_data=DATA_DIR \
       --output_dir=runs/tapt --steps=200
+  kerasft-pretrain --flagfile=flags/demo_pretrain.flags --resume --steps=3000
 """
 
 import dataclasses
@@ -42,7 +45,11 @@ flags.DEFINE_string(
     "Face BERT); its vocabulary is kept. Empty: a new random backbone.",
 )
 flags.DEFINE_string("output_dir", "runs/pretrain", "The run directory.")
-flags.DEFINE_integer("vocabulary_size", 8000, "WordPiece vocabulary size.")
+flags.DEFINE_enum(
+    "tokenizer", "wordpiece", ["wordpiece", "sentencepiece"],
+    "Tokenizer trained for a new backbone (a starting checkpoint keeps its own).",
+)
+flags.DEFINE_integer("vocabulary_size", 8000, "Tokenizer vocabulary size.")
 flags.DEFINE_bool("lowercase", True, "Lowercase and strip accents.")
 flags.DEFINE_integer("sequence_length", 128, "Tokens per sequence.")
 flags.DEFINE_integer("num_layers", 2, "Transformer layers of a new backbone.")
@@ -54,7 +61,19 @@ flags.DEFINE_float("max_seconds", 0, "Optional wall-clock budget (0: none).")
 flags.DEFINE_integer("batch_size", 64, "Sequences per step.")
 flags.DEFINE_float("learning_rate", 5e-4, "Peak learning rate.")
 flags.DEFINE_integer("warmup_steps", 100, "Linear warmup steps.")
+flags.DEFINE_integer(
+    "decay_steps", 0,
+    "Step where the linear decay reaches 0 (0: --steps). Set it to the final "
+    "budget when a run will be extended with --resume and a larger --steps.",
+)
+flags.DEFINE_float("weight_decay", 0.01, "AdamW weight decay (not on LayerNorm/bias).")
 flags.DEFINE_float("mask_rate", 0.15, "Fraction of tokens to predict.")
+flags.DEFINE_enum(
+    "packing", "pack", ["pack", "pad"],
+    "pack: concatenate documents into full rows; pad: one document a row.",
+)
+flags.DEFINE_bool("whole_word_masking", False, "Mask all pieces of a word or none.")
+flags.DEFINE_bool("jit_compile", False, "Compile steps with XLA (slower on small CPUs).")
 flags.DEFINE_integer("checkpoint_every", 100, "Steps between checkpoints.")
 flags.DEFINE_integer(
     "validation_documents", 500, "Documents held out for MLM loss."
@@ -75,6 +94,7 @@ def main(argv):
         labelled_splits=FLAGS.labelled_splits,
         allow_test_text=FLAGS.allow_test_text,
         init_backbone=FLAGS.init_backbone,
+        tokenizer=FLAGS.tokenizer,
         vocabulary_size=FLAGS.vocabulary_size,
         lowercase=FLAGS.lowercase,
         sequence_length=FLAGS.sequence_length,
@@ -89,7 +109,12 @@ def main(argv):
         batch_size=FLAGS.batch_size,
         learning_rate=FLAGS.learning_rate,
         warmup_steps=FLAGS.warmup_steps,
+        decay_steps=FLAGS.decay_steps or None,
+        weight_decay=FLAGS.weight_decay,
         mask_rate=FLAGS.mask_rate,
+        packing=FLAGS.packing,
+        whole_word_masking=FLAGS.whole_word_masking,
+        jit_compile=FLAGS.jit_compile,
         checkpoint_every=FLAGS.checkpoint_every,
         max_seconds=FLAGS.max_seconds or None,
         seed=FLAGS.seed,

@@ -21,6 +21,12 @@ random id from the whole vocabulary (`random_token_rate`) or stays as it is.
 The ops are tf.text's `mask_language_model` (what
 `keras_hub.layers.MaskedLMMaskGenerator` wraps) with a seedable selector and
 values chooser; everything is graph-mode TensorFlow, for `tf.data.map`.
+
+Seeds: an int seeds stateful random ops (reproducible for a rebuilt pipeline
+with a sequential `map`); a shape-`[2]` int tensor makes every draw
+stateless, so a batch's masks are a pure function of that seed. Pretraining
+passes `(seed, batch_index)`, which is what makes `--resume` bit-exact on the
+data side, even with a parallel `map`.
 """
 
 from __future__ import annotations
@@ -34,6 +40,22 @@ import tensorflow_text as tf_text
 # Sort keys for the word shuffle: real keys are in [0, 1).
 _UNSELECTABLE_KEY = 2.0
 _PADDING_KEY = 3.0
+
+
+def _is_stateless(seed) -> bool:
+    return seed is not None and not isinstance(seed, numbers.Integral)
+
+
+def _uniform(shape, seed, salt, **kwargs):
+    """`tf.random.uniform`, stateless when `seed` is a `[2]` tensor."""
+    if _is_stateless(seed):
+        seed = tf.random.experimental.stateless_fold_in(
+            tf.cast(seed, tf.int64), salt
+        )
+        return tf.random.stateless_uniform(shape, seed=seed, **kwargs)
+    return tf.random.uniform(
+        shape, seed=None if seed is None else seed + salt, **kwargs
+    )
 
 
 def _fill_budget(lengths, budget):
@@ -98,9 +120,7 @@ class _BudgetedWordSelector(tf_text.RandomItemSelector):
         budget = tf.minimum(budget, float(self.max_selections_per_batch))
         budget = tf.cast(budget, tf.int32)
 
-        keys = tf.random.uniform(
-            tf.shape(selectable.flat_values), seed=self._seed
-        )
+        keys = _uniform(tf.shape(selectable.flat_values), self._seed, 0)
         keys = tf.where(selectable.flat_values, keys, _UNSELECTABLE_KEY)
         keys = selectable.with_flat_values(keys).to_tensor(_PADDING_KEY)
         order = tf.argsort(keys, axis=1)
@@ -130,12 +150,10 @@ class _SeededMaskValuesChooser(tf_text.MaskValuesChooser):
 
     def get_mask_values(self, masked_lm_ids):
         ids = masked_lm_ids.flat_values
-        draw = tf.random.uniform(tf.shape(ids), seed=self._seed)
-        random_ids = tf.random.uniform(
-            tf.shape(ids),
-            maxval=self.vocab_size,
+        draw = _uniform(tf.shape(ids), self._seed, 1)
+        random_ids = _uniform(
+            tf.shape(ids), self._seed, 2, maxval=self.vocab_size,
             dtype=ids.dtype,
-            seed=None if self._seed is None else self._seed + 1,
         )
         use_mask = draw < self._mask_token_rate
         use_random = tf.logical_and(
@@ -263,7 +281,7 @@ def mask_tokens(
     random_token_rate: float = 0.1,
     max_selections: int,
     whole_word: bool = False,
-    seed: int | None = None,
+    seed: int | tf.Tensor | None = None,
 ) -> dict[str, tf.Tensor | tf.RaggedTensor]:
     """Apply BERT's dynamic masked-LM masking to a batch of sequences.
 
@@ -290,8 +308,10 @@ def mask_tokens(
             of `mask_positions`, `mask_ids` and `mask_weights`.
         whole_word: select whole words (all their pieces or none), from
             `[batch, (words), (pieces)]` input.
-        seed: seeds the random ops; a pipeline rebuilt with the same seed
-            (and a sequential `map`) draws the same masks.
+        seed: an int seeds the random ops (a pipeline rebuilt with the
+            same seed and a sequential `map` draws the same masks); a
+            shape-`[2]` int tensor makes the masks a pure function of it
+            (stateless ops, e.g. `(seed, batch_index)`).
 
     Returns:
         A dict, in the format `keras_hub.models.BertMaskedLM` trains on:
@@ -329,7 +349,7 @@ def mask_tokens(
         int(mask_token_id),
         mask_token_rate,
         random_token_rate,
-        None if seed is None else seed + 1,
+        seed,
     )
     masked, positions, mask_ids = tf_text.mask_language_model(
         words, item_selector=selector, mask_values_chooser=chooser, axis=1
@@ -358,7 +378,7 @@ def masked_lm_example(
     mask_token_rate: float = 0.8,
     random_token_rate: float = 0.1,
     whole_word: bool = False,
-    seed: int | None = None,
+    seed: int | tf.Tensor | None = None,
 ) -> tuple[dict[str, tf.Tensor], tf.Tensor, tf.Tensor]:
     """Mask a packed batch into `(x, y, sample_weight)` for `BertMaskedLM`.
 

@@ -1,14 +1,22 @@
 """Masked-LM pretraining of the backbone under plain `model.fit`.
 
-Text -> `TextPreprocessor` -> dynamic masking (fresh masks every epoch, in
-the `tf.data` pipeline) -> `keras_hub.models.BertMaskedLM` (its MLM head is
-tied to the token embedding). Checkpoints are Keras `BackupAndRestore`
-state, so `resume=True` continues with the optimizer state and step count.
+Text -> tokenize into words of pieces -> `pack_dataset` (several documents a
+row, or one) -> `masked_lm_example` (dynamic 15% masking, 80/10/10, never
+special tokens or padding, optionally whole words) ->
+`keras_hub.models.BertMaskedLM` (its MLM head tied to the token embedding).
+
+Resume is exact on the data side: the text order is a seeded shuffle of a
+freshly built pipeline, and batch `i`'s masks are drawn with stateless ops
+seeded by `(seed, i)`, so a resumed run skips the `step` batches already
+trained on and sees the very batches, and masks, an uninterrupted run would.
+The model side restores weights, optimizer state (moments and
+`iterations`) and the dropout RNG state from the last checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -17,13 +25,25 @@ import time
 
 import keras
 import keras_hub
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from kerasft.tokenizers import TextPreprocessor
+from kerasft.finetuning.schedules import WarmupLinearDecay
+from kerasft.pretraining.masking import masked_lm_example
+from kerasft.pretraining.packing import pack_dataset
 
-# Variables whose names contain these are never weight-decayed (BERT recipe).
-NO_DECAY = ["bias", "layer_norm", "layernorm", "embeddings_layer_norm", "gamma", "beta"]
+# Variables whose names contain these are never weight-decayed (BERT recipe);
+# Keras names LayerNorm scales/offsets `gamma`/`beta`.
+NO_DECAY = ["bias", "gamma", "beta", "layer_norm", "layernorm"]
+PACKING_MODES = ("pack", "pad")
+BACKUP_DIR = "backup"
+MASKED_LM_HEAD_WEIGHTS = "masked_lm_head.npz"
+_STATE_FILE = "state.json"
+_BACKUP_WEIGHTS = "masked_lm.weights.h5"
+# Documents tokenized together before packing: big enough to amortize the
+# tokenizer call, small enough to keep the first step quick.
+_TOKENIZE_BATCH = 256
 
 
 @dataclasses.dataclass
@@ -34,15 +54,24 @@ class PretrainConfig:
         steps: optimizer steps in total (the budget).
         batch_size: sequences per step.
         learning_rate: peak learning rate (after warmup).
-        warmup_steps: linear warmup; then linear decay to 0 at `steps`.
+        warmup_steps: linear warmup; then linear decay to 0 at `decay_steps`.
         weight_decay: AdamW decay (not applied to biases and LayerNorms).
-        clipnorm: global gradient-norm clip.
+        global_clipnorm: clip the global gradient norm to this.
         mask_rate: fraction of real tokens selected for prediction.
         checkpoint_every: steps between checkpoints (and progress epochs).
         max_seconds: optional wall-clock budget; training stops at the first
-            checkpoint boundary after it.
-        seed: seeds weights, shuffling and masking.
+            checkpoint after it (resume to continue).
+        seed: seeds weights, shuffling, masking and dropout.
         jit_compile: XLA; off by default (measured slower on 2-core CPUs).
+        packing: `"pack"` (documents concatenated into full rows) or `"pad"`
+            (one document a row, padded).
+        whole_word_masking: mask all pieces of a word or none.
+        decay_steps: where the linear decay reaches 0; defaults to `steps`.
+            Set it to the final budget when a run will be extended with
+            `resume` and a larger `steps`, so the learning rate never jumps.
+
+    Example:
+    >>> config = PretrainConfig(steps=1500, batch_size=64, packing="pack")
     """
 
     steps: int = 1000
@@ -50,81 +79,141 @@ class PretrainConfig:
     learning_rate: float = 5e-4
     warmup_steps: int = 100
     weight_decay: float = 0.01
-    clipnorm: float = 1.0
+    global_clipnorm: float = 1.0
     mask_rate: float = 0.15
     checkpoint_every: int = 100
     max_seconds: float | None = None
     seed: int = 0
     jit_compile: bool = False
+    packing: str = "pack"
+    whole_word_masking: bool = False
+    decay_steps: int | None = None
 
     def __post_init__(self):
         for field in ("steps", "batch_size", "checkpoint_every"):
-            if not isinstance(getattr(self, field), int) or getattr(self, field) <= 0:
+            value = getattr(self, field)
+            if not isinstance(value, int) or value <= 0:
                 raise ValueError(
                     f"`{field}` must be a positive int. Received: "
-                    f"{field}={getattr(self, field)!r}."
+                    f"{field}={value!r}."
                 )
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ValueError(
+                "`warmup_steps` must be an int >= 0. Received: "
+                f"warmup_steps={self.warmup_steps!r}."
+            )
         if not 0.0 < self.mask_rate < 1.0:
             raise ValueError(
                 f"`mask_rate` must be in (0, 1). Received: mask_rate={self.mask_rate}."
             )
+        if self.packing not in PACKING_MODES:
+            raise ValueError(
+                f"`packing` must be one of {PACKING_MODES}. Received: "
+                f"packing={self.packing!r}."
+            )
+        if self.decay_steps is not None and (
+            not isinstance(self.decay_steps, int)
+            or self.decay_steps <= self.warmup_steps
+        ):
+            raise ValueError(
+                "`decay_steps` must be an int larger than `warmup_steps` (or "
+                f"None for `steps`). Received: decay_steps={self.decay_steps!r}, "
+                f"warmup_steps={self.warmup_steps}."
+            )
+
+    @property
+    def schedule_steps(self) -> int:
+        """The step at which the learning rate reaches 0."""
+        return self.decay_steps or max(self.steps, self.warmup_steps + 1)
 
 
-def make_mask_generator(
-    preprocessor: TextPreprocessor, mask_rate: float = 0.15, seed: int | None = None
-) -> keras_hub.layers.MaskedLMMaskGenerator:
-    """keras-hub's 80/10/10 masker, never selecting special tokens."""
-    return keras_hub.layers.MaskedLMMaskGenerator(
-        vocabulary_size=preprocessor.vocabulary_size,
-        mask_selection_rate=mask_rate,
-        mask_token_id=preprocessor.mask_token_id,
-        mask_selection_length=max(1, math.ceil(preprocessor.sequence_length * mask_rate)),
-        unselectable_token_ids=[
-            preprocessor.pad_token_id,
-            preprocessor.cls_token_id,
-            preprocessor.sep_token_id,
-        ],
-        mask_token_rate=0.8,
-        random_token_rate=0.1,
-    )
+def max_selections(sequence_length: int, mask_rate: float) -> int:
+    """Width of the mask outputs: the most pieces masked in one row."""
+    return max(1, math.ceil(sequence_length * mask_rate))
 
 
 def mlm_dataset(
     texts: tf.data.Dataset,
-    preprocessor: TextPreprocessor,
+    preprocessor,
     *,
     batch_size: int,
     mask_rate: float = 0.15,
-    seed: int | None = None,
+    packing: str = "pack",
+    whole_word: bool = False,
+    seed: int = 0,
     repeat: bool = True,
     shuffle_buffer: int = 10_000,
+    start_batch: int = 0,
 ) -> tf.data.Dataset:
     """`(x, y, sample_weight)` batches for `BertMaskedLM.fit` from raw text.
 
-    Masks are drawn when a batch is produced, so every pass over the corpus
-    sees new masks (dynamic masking, as in RoBERTa).
+    Masks are drawn when a batch is produced (dynamic masking, as in
+    RoBERTa), from stateless ops seeded by `(seed, batch_index)`.
+
+    Args:
+        texts: a dataset of scalar strings.
+        preprocessor: a `TextPreprocessor` or `SentencePiecePreprocessor`
+            (its `tokenize_words`, special ids and `sequence_length`).
+        batch_size: rows per batch.
+        mask_rate: fraction of real pieces selected for prediction.
+        packing: `"pack"` or `"pad"` (see `kerasft.pretraining.packing`).
+        whole_word: whole-word masking.
+        seed: seeds the shuffle and the masks.
+        repeat: cycle forever (training); `False` gives one pass.
+        shuffle_buffer: documents in the shuffle buffer (0: keep order).
+        start_batch: skip this many batches first (resume at this step).
+
+    Example:
+    >>> ds = mlm_dataset(texts, preprocessor, batch_size=32)  # doctest: +SKIP
     """
-    masker = make_mask_generator(preprocessor, mask_rate, seed)
-
-    def to_mlm(text):
-        features = preprocessor(text)
-        masked = masker(features["token_ids"])
-        x = {
-            "token_ids": masked["token_ids"],
-            "segment_ids": features["segment_ids"],
-            "padding_mask": features["padding_mask"],
-            "mask_positions": masked["mask_positions"],
-        }
-        return x, masked["mask_ids"], masked["mask_weights"]
-
+    if packing not in PACKING_MODES:
+        raise ValueError(
+            f"`packing` must be one of {PACKING_MODES}. Received: packing={packing!r}."
+        )
     ds = texts
     if shuffle_buffer:
-        ds = ds.shuffle(shuffle_buffer, seed=seed)
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    docs = ds.batch(_TOKENIZE_BATCH).map(
+        preprocessor.tokenize_words, num_parallel_calls=tf.data.AUTOTUNE
+    )
+    rows = pack_dataset(
+        docs,
+        sequence_length=preprocessor.sequence_length,
+        batch_size=batch_size,
+        cls_token_id=preprocessor.cls_token_id,
+        sep_token_id=preprocessor.sep_token_id,
+        pad_token_id=preprocessor.pad_token_id,
+        mode=packing,
+        drop_remainder=repeat,
+    )
+    if start_batch:
+        rows = rows.skip(start_batch)
+    mask = functools.partial(
+        masked_lm_example,
+        vocabulary_size=preprocessor.vocabulary_size,
+        mask_token_id=preprocessor.mask_token_id,
+        unselectable_token_ids=sorted(
+            {
+                preprocessor.pad_token_id,
+                preprocessor.cls_token_id,
+                preprocessor.sep_token_id,
+                preprocessor.mask_token_id,
+            }
+        ),
+        max_selections=max_selections(preprocessor.sequence_length, mask_rate),
+        mask_selection_rate=mask_rate,
+        whole_word=whole_word,
+    )
+
+    @tf.autograph.experimental.do_not_convert
+    def mask_batch(index, features):
+        return mask(features, seed=tf.stack([tf.cast(seed, tf.int64), index]))
+
     return (
-        ds.batch(batch_size)
-        .map(to_mlm, num_parallel_calls=tf.data.AUTOTUNE)
+        rows.enumerate(start=start_batch)
+        .map(mask_batch, num_parallel_calls=tf.data.AUTOTUNE)
         .prefetch(tf.data.AUTOTUNE)
     )
 
@@ -134,20 +223,26 @@ def make_masked_lm(backbone: keras.Model) -> keras_hub.models.BertMaskedLM:
     return keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
 
 
-def compile_masked_lm(masked_lm: keras.Model, config: PretrainConfig) -> None:
-    schedule = keras.optimizers.schedules.PolynomialDecay(
-        initial_learning_rate=config.learning_rate,
-        decay_steps=max(1, config.steps - config.warmup_steps),
-        end_learning_rate=0.0,
+def make_pretrain_optimizer(config: PretrainConfig) -> keras.optimizers.AdamW:
+    """AdamW with warmup + linear decay, global clipping, no decay on LN/bias."""
+    schedule = WarmupLinearDecay(
+        config.learning_rate,
+        total_steps=config.schedule_steps,
+        warmup_steps=config.warmup_steps,
     )
     optimizer = keras.optimizers.AdamW(
-        learning_rate=_WarmupThen(schedule, config.warmup_steps, config.learning_rate),
+        learning_rate=schedule,
         weight_decay=config.weight_decay,
-        clipnorm=config.clipnorm,
+        global_clipnorm=config.global_clipnorm,
     )
     optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
+    return optimizer
+
+
+def compile_masked_lm(masked_lm: keras.Model, config: PretrainConfig) -> None:
+    """Compile with the pretraining optimizer, masked loss and accuracy."""
     masked_lm.compile(
-        optimizer=optimizer,
+        optimizer=make_pretrain_optimizer(config),
         # Averaged over real mask positions only, so the loss is the true
         # per-token cross-entropy (comparable across runs and to ln(vocab)).
         loss=keras.losses.SparseCategoricalCrossentropy(
@@ -158,46 +253,91 @@ def compile_masked_lm(masked_lm: keras.Model, config: PretrainConfig) -> None:
     )
 
 
-@keras.saving.register_keras_serializable(package="kerasft")
-class _WarmupThen(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warmup to `peak`, then `after(step - warmup_steps)`."""
+def _seed_generator_states(model: keras.Model) -> list:
+    """The dropout RNG state variables (not part of `save_weights`)."""
+    states = []
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for generator in getattr(layer, "_seed_generators", []) or []:
+            states.append(generator.state)
+    return states
 
-    def __init__(self, after, warmup_steps, peak):
-        self.after = after
-        self.warmup_steps = warmup_steps
-        self.peak = peak
 
-    def __call__(self, step):
-        step = keras.ops.cast(step, "float32")
-        warm = self.peak * (step + 1.0) / max(1.0, float(self.warmup_steps))
-        return keras.ops.where(
-            step < self.warmup_steps, warm, self.after(step - self.warmup_steps)
+class _Checkpointer(keras.callbacks.Callback):
+    """Exact-resume state at every epoch end: weights, optimizer, step, RNG.
+
+    Written to temporary files and renamed, so an interruption mid-write
+    leaves the previous checkpoint intact.
+    """
+
+    def __init__(self, directory: str, extra_state: dict):
+        super().__init__()
+        self.directory = directory
+        self.extra_state = extra_state
+
+    def on_epoch_end(self, epoch, logs=None):
+        save_state(self.model, self.directory, epoch + 1, self.extra_state)
+
+
+def save_state(model, directory: str, epoch: int, extra: dict) -> None:
+    """Write the resume state of a compiled masked LM to `directory`."""
+    os.makedirs(directory, exist_ok=True)
+    weights = os.path.join(directory, _BACKUP_WEIGHTS)
+    model.save_weights(weights + ".tmp.weights.h5")
+    os.replace(weights + ".tmp.weights.h5", weights)
+    state = dict(extra)
+    state.update(
+        {
+            "step": int(model.optimizer.iterations.numpy()),
+            "epoch": epoch,
+            "rng": [np.asarray(s.numpy()).tolist()
+                    for s in _seed_generator_states(model)],
+        }
+    )
+    path = os.path.join(directory, _STATE_FILE)
+    with open(path + ".tmp", "w") as f:
+        json.dump(state, f)
+    os.replace(path + ".tmp", path)
+
+
+def read_state(directory: str) -> dict | None:
+    """The saved resume state in `directory`, or None if there is none."""
+    path = os.path.join(directory, _STATE_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def restore_state(model, directory: str, state: dict) -> None:
+    """Load weights, optimizer state and dropout RNG saved by `save_state`."""
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(os.path.join(directory, _BACKUP_WEIGHTS))
+    for variable, value in zip(_seed_generator_states(model), state["rng"]):
+        variable.assign(np.asarray(value, dtype=variable.dtype))
+    if int(model.optimizer.iterations.numpy()) != state["step"]:
+        raise ValueError(
+            f"The checkpoint in {directory} is inconsistent: its optimizer is "
+            f"at step {int(model.optimizer.iterations.numpy())}, its state "
+            f"file says {state['step']}. Delete {directory} to start over."
         )
 
-    def get_config(self):
-        return {
-            "after": keras.saving.serialize_keras_object(self.after),
-            "warmup_steps": self.warmup_steps,
-            "peak": self.peak,
-        }
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["after"] = keras.saving.deserialize_keras_object(config["after"])
-        return cls(**config)
+class _Budget(keras.callbacks.Callback):
+    """Stop at `steps` optimizer steps, or at an epoch end after `seconds`."""
 
-
-class _TimeBudget(keras.callbacks.Callback):
-    """Stop at the end of an epoch (a checkpoint) once `seconds` have passed."""
-
-    def __init__(self, seconds: float):
+    def __init__(self, steps: int, seconds: float | None):
         super().__init__()
+        self.steps = steps
         self.seconds = seconds
         self.start = time.time()
 
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) >= self.steps:
+            self.model.stop_training = True
+
     def on_epoch_end(self, epoch, logs=None):
-        if time.time() - self.start > self.seconds:
+        if self.seconds and time.time() - self.start > self.seconds:
             logging.info("Time budget of %.0fs reached; stopping.", self.seconds)
             self.model.stop_training = True
 
@@ -210,9 +350,32 @@ def evaluate_mlm(
     return {"loss": float(results["loss"]), "accuracy": float(results["accuracy"])}
 
 
+def save_masked_lm_head(masked_lm: keras.Model, path: str) -> None:
+    """Save the MLM head's own weights (the embedding is the backbone's)."""
+    head = masked_lm.masked_lm_head
+    own = [v for v in head.weights if v.path.startswith(head.name + "/")]
+    np.savez(path, **{v.path: v.numpy() for v in own})
+
+
+def load_masked_lm_head(masked_lm: keras.Model, path: str) -> None:
+    """Load weights written by `save_masked_lm_head` into `masked_lm`."""
+    head = masked_lm.masked_lm_head
+    with np.load(path) as saved:
+        by_suffix = {k.split("/", 1)[1]: saved[k] for k in saved.files}
+    own = [v for v in head.weights if v.path.startswith(head.name + "/")]
+    for variable in own:
+        key = variable.path.split("/", 1)[1]
+        if key not in by_suffix:
+            raise ValueError(
+                f"{path} has no weight `{key}` for the masked-LM head (it has "
+                f"{sorted(by_suffix)}). Was it written by a different model?"
+            )
+        variable.assign(by_suffix[key])
+
+
 def pretrain(
     backbone: keras.Model,
-    preprocessor: TextPreprocessor,
+    preprocessor,
     texts: tf.data.Dataset,
     *,
     config: PretrainConfig,
@@ -225,30 +388,47 @@ def pretrain(
 
     Args:
         backbone: the `BertBackbone` to train.
-        preprocessor: the `TextPreprocessor` matching its vocabulary.
+        preprocessor: the `TextPreprocessor` or `SentencePiecePreprocessor`
+            matching its vocabulary.
         texts: a dataset of scalar strings (the pretraining corpus).
         config: a `PretrainConfig`.
-        run_dir: where checkpoints and TensorBoard logs go.
+        run_dir: where checkpoints, TensorBoard logs and the masked-LM head
+            weights (`masked_lm_head.npz`) go.
         validation_texts: held-out text for MLM loss before/after.
-        resume: continue from the run's last checkpoint (same step and
-            optimizer state) instead of starting over.
+        resume: continue from the run's last checkpoint (same step, optimizer
+            state, data position and masks) instead of starting over.
         verbose: Keras `fit` verbosity (progress bar by default).
 
     Returns:
-        A dict with `steps`, `seconds`, `tokens_per_second` and, when
+        A dict with `steps`, `resumed_from_step`, `seconds`,
+        `train_loss_curve` (one value per checkpoint interval) and, when
         `validation_texts` is given, `validation_before`/`validation_after`.
+
+    Example:
+    >>> pretrain(backbone, pre, texts, config=PretrainConfig(steps=10),
+    ...     run_dir="runs/x")  # doctest: +SKIP
     """
     keras.utils.set_random_seed(config.seed)
     strategy = tf.distribute.get_strategy()
-    backup_dir = os.path.join(run_dir, "backup")
+    backup_dir = os.path.join(run_dir, BACKUP_DIR)
+    state = read_state(backup_dir) if resume else None
+    if resume and state is None:
+        logging.warning("Nothing to resume in %s; starting from step 0.", backup_dir)
     if not resume and os.path.exists(backup_dir):
         shutil.rmtree(backup_dir)
     with strategy.scope():
         masked_lm = make_masked_lm(backbone)
         compile_masked_lm(masked_lm, config)
+    initial_step, initial_epoch = 0, 0
+    if state is not None:
+        restore_state(masked_lm, backup_dir, state)
+        initial_step, initial_epoch = state["step"], state["epoch"]
+        logging.info("Resuming at step %d of %d.", initial_step, config.steps)
     train_ds = mlm_dataset(
         texts, preprocessor, batch_size=config.batch_size,
-        mask_rate=config.mask_rate, seed=config.seed,
+        mask_rate=config.mask_rate, packing=config.packing,
+        whole_word=config.whole_word_masking, seed=config.seed,
+        start_batch=initial_step,
     )
     metrics: dict = {}
     val_ds = None
@@ -256,45 +436,60 @@ def pretrain(
         # Cached once so before/after see the very same masks.
         val_ds = mlm_dataset(
             validation_texts, preprocessor, batch_size=config.batch_size,
-            mask_rate=config.mask_rate, seed=config.seed + 1, repeat=False,
-            shuffle_buffer=0,
+            mask_rate=config.mask_rate, packing=config.packing,
+            whole_word=config.whole_word_masking, seed=config.seed + 1,
+            repeat=False, shuffle_buffer=0,
         ).cache()
-        if not resume:
+        if state is not None and "validation_before" in state:
+            metrics["validation_before"] = state["validation_before"]
+        else:
             metrics["validation_before"] = evaluate_mlm(masked_lm, val_ds)
-            logging.info("Held-out MLM before: %s", metrics["validation_before"])
-    epochs = math.ceil(config.steps / config.checkpoint_every)
+        logging.info("Held-out MLM before: %s", metrics["validation_before"])
+    remaining = config.steps - initial_step
     callbacks = [
-        # BackupAndRestore is the exact-resume state (deleted when training
-        # ends); the weight files are the checkpoints a user keeps.
-        keras.callbacks.BackupAndRestore(backup_dir, save_freq="epoch"),
+        _Checkpointer(backup_dir, {k: v for k, v in metrics.items()}),
         keras.callbacks.ModelCheckpoint(
             os.path.join(run_dir, "checkpoints", "epoch-{epoch:04d}.weights.h5"),
             save_weights_only=True,
         ),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
+        _Budget(config.steps, config.max_seconds),
     ]
-    if config.max_seconds:
-        callbacks.append(_TimeBudget(config.max_seconds))
     start = time.time()
-    history = masked_lm.fit(
-        train_ds,
-        epochs=epochs,
-        steps_per_epoch=config.checkpoint_every,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    history: dict = {}
+    if remaining > 0:
+        fit = masked_lm.fit(
+            train_ds,
+            initial_epoch=initial_epoch,
+            epochs=initial_epoch + math.ceil(remaining / config.checkpoint_every),
+            steps_per_epoch=config.checkpoint_every,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        history = fit.history
+    else:
+        logging.info("Budget of %d steps already reached.", config.steps)
     seconds = time.time() - start
     steps_done = int(masked_lm.optimizer.iterations.numpy())
     metrics.update(
         {
             "steps": steps_done,
+            "resumed_from_step": initial_step,
             "seconds": round(seconds, 2),
-            "train_loss_curve": [float(x) for x in history.history.get("loss", [])],
+            "train_loss_curve": [float(x) for x in history.get("loss", [])],
         }
     )
     if val_ds is not None:
         metrics["validation_after"] = evaluate_mlm(masked_lm, val_ds)
         logging.info("Held-out MLM after: %s", metrics["validation_after"])
-    with open(os.path.join(run_dir, "pretrain_history.json"), "w") as f:
-        json.dump(history.history, f, indent=2)
+    save_masked_lm_head(masked_lm, os.path.join(run_dir, MASKED_LM_HEAD_WEIGHTS))
+    history_path = os.path.join(run_dir, "pretrain_history.json")
+    previous = {}
+    if state is not None and os.path.isfile(history_path):
+        with open(history_path) as f:
+            previous = json.load(f)
+    for key, values in history.items():
+        previous.setdefault(key, []).extend(float(v) for v in values)
+    with open(history_path, "w") as f:
+        json.dump(previous, f, indent=2)
     return metrics

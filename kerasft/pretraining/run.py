@@ -1,11 +1,13 @@
 """One pretraining run end to end, the library call behind `kerasft-pretrain`.
 
-corpora (weighted) -> held-out slice + training mixture -> tokenizer (new,
-or the starting checkpoint's own) -> backbone (new, kerasft, keras-hub or
-Hugging Face) -> masked-LM `fit` -> `run_dir/backbone/` (a keras-hub preset
-that `kerasft-finetune --backbone=` and `BertBackbone.from_preset` load),
-with `config.json`, `vocab.txt`, `metrics.json`, `checkpoints/` and
-`tensorboard/` beside it.
+corpora (weighted) -> held-out slice + training mixture -> tokenizer (new
+WordPiece or SentencePiece trained on the mixture, or the starting
+checkpoint's own) -> backbone (new, kerasft, keras-hub or Hugging Face) ->
+masked-LM `fit` -> `run_dir/backbone/` (a keras-hub preset that
+`kerasft-finetune --backbone=` and `BertBackbone.from_preset` load), with
+`config.json`, `vocab.txt` (and `sentencepiece.model`), `metrics.json`,
+`masked_lm_head.npz` (for `kerasft.export.fill_mask`), `backup/` (exact
+resume state), `checkpoints/` and `tensorboard/` beside it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,17 @@ from kerasft.backbone import BackboneConfig, build_backbone, load_backbone, save
 from kerasft.data import corpus as corpus_lib
 from kerasft.data.mixing import mix_corpora, normalize_weights
 from kerasft.pretraining.mlm import PretrainConfig, pretrain
-from kerasft.tokenizers import TextPreprocessor, save_vocabulary, train_wordpiece_vocabulary
+from kerasft.tokenizers import (
+    SentencePiecePreprocessor,
+    TextPreprocessor,
+    load_vocabulary,
+    save_vocabulary,
+    train_sentencepiece,
+    train_wordpiece_vocabulary,
+)
+
+TOKENIZERS = ("wordpiece", "sentencepiece")
+SENTENCEPIECE_FILE = "sentencepiece.model"
 
 
 @dataclasses.dataclass
@@ -38,7 +50,9 @@ class PretrainRunConfig:
             pretraining; recorded in the config and warned about).
         init_backbone: start from this backbone directory (kerasft,
             keras-hub preset, or Hugging Face BERT); its vocabulary is kept.
-        vocabulary_size: WordPiece size for a new tokenizer.
+        tokenizer: `"wordpiece"` or `"sentencepiece"` for a new tokenizer
+            (ignored with `init_backbone`, whose own tokenizer is kept).
+        vocabulary_size: size of a new tokenizer's vocabulary.
         lowercase: new tokenizer casing.
         vocabulary_documents: documents sampled for tokenizer training when
             several corpora are mixed.
@@ -54,6 +68,7 @@ class PretrainRunConfig:
     labelled_splits: Sequence[str] = ("train",)
     allow_test_text: bool = False
     init_backbone: str = ""
+    tokenizer: str = "wordpiece"
     vocabulary_size: int = 8000
     lowercase: bool = True
     vocabulary_documents: int = 200_000
@@ -64,6 +79,13 @@ class PretrainRunConfig:
     intermediate_dim: int = 512
     dropout: float = 0.1
     validation_documents: int = 500
+
+    def __post_init__(self):
+        if self.tokenizer not in TOKENIZERS:
+            raise ValueError(
+                f"`tokenizer` must be one of {TOKENIZERS}. Received: "
+                f"tokenizer={self.tokenizer!r}."
+            )
 
 
 def resolve_sources(config: PretrainRunConfig) -> list[corpus_lib.CorpusSource]:
@@ -149,16 +171,10 @@ def run_pretraining(
                 if len(train_sets) == 1
                 else train_texts.take(config.vocabulary_documents)
             )
-            vocab = train_wordpiece_vocabulary(
-                vocab_texts, config.vocabulary_size, lowercase=config.lowercase
-            )
-            preprocessor = TextPreprocessor(
-                vocab, sequence_length=config.sequence_length,
-                lowercase=config.lowercase,
-            )
+            preprocessor = _new_tokenizer(config, vocab_texts, run_dir, resume)
             backbone = build_backbone(
                 BackboneConfig(
-                    vocabulary_size=len(vocab),
+                    vocabulary_size=preprocessor.vocabulary_size,
                     num_layers=config.num_layers,
                     num_heads=config.num_heads,
                     hidden_dim=config.hidden_dim,
@@ -168,12 +184,20 @@ def run_pretraining(
                 )
             )
     save_vocabulary(preprocessor.vocabulary, os.path.join(run_dir, "vocab.txt"))
+    if isinstance(preprocessor, SentencePiecePreprocessor):
+        with open(os.path.join(run_dir, SENTENCEPIECE_FILE), "wb") as f:
+            f.write(preprocessor.proto)
     resolved = {
         "run": dataclasses.asdict(config),
         "train": dataclasses.asdict(train_config),
         "sources": [s.to_spec() for s in sources],
         "weights": weights,
         "transductive_test_text": transductive,
+        "tokenizer_actual": (
+            "sentencepiece"
+            if isinstance(preprocessor, SentencePiecePreprocessor)
+            else "wordpiece"
+        ),
         "vocabulary_size_actual": preprocessor.vocabulary_size,
         "backbone_config": backbone.get_config(),
         "strategy": type(strategy).__name__,
@@ -193,3 +217,29 @@ def run_pretraining(
     with open(os.path.join(run_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     return metrics
+
+
+def _new_tokenizer(config: PretrainRunConfig, texts, run_dir: str, resume: bool):
+    """Train the run's tokenizer, or reload it when resuming the run."""
+    sp_path = os.path.join(run_dir, SENTENCEPIECE_FILE)
+    vocab_path = os.path.join(run_dir, "vocab.txt")
+    if config.tokenizer == "sentencepiece":
+        # Resuming must not retrain: the ids are baked into the checkpoint.
+        if resume and os.path.isfile(sp_path):
+            proto = sp_path
+        else:
+            proto = train_sentencepiece(
+                texts, config.vocabulary_size, lowercase=config.lowercase
+            )
+        return SentencePiecePreprocessor(
+            proto, sequence_length=config.sequence_length
+        )
+    if resume and os.path.isfile(vocab_path):
+        vocab = load_vocabulary(vocab_path)
+    else:
+        vocab = train_wordpiece_vocabulary(
+            texts, config.vocabulary_size, lowercase=config.lowercase
+        )
+    return TextPreprocessor(
+        vocab, sequence_length=config.sequence_length, lowercase=config.lowercase
+    )

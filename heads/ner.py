@@ -1,0 +1,30 @@
+"""NER: named-entity recognition as token classification over CoNLL files.
+
+Data: CoNLL, one token a line (token first column, tag last; space- or
+tab-separated), an empty line after each sentence, `-DOCSTART-` lines
+skipped. IOB1, IOB2 and BIOES files are recognised and converted to IOB2.
+Serving outputs: `words` with `word_start`/`word_end`, `tags`, `tag_scores`,
+`num_words`, and the entity spans `entity_text`, `entity_type`,
+`entity_start`, `entity_end`, `entity_score`, `num_entities` (character
+offsets, end exclusive; dense and padded).
+"""
+
+import kerasft
+from kerasft.data.conll import Sentence, read_conll
+from kerasft.head import TokenClassificationHead
+
+
+@kerasft.register_head("ner")
+class NerHead(TokenClassificationHead):
+    """Named entities (e.g. CoNLL-2003's PER, LOC, ORG, MISC), scored like `conlleval`.
+
+    Example:
+    >>> head = NerHead(labels=["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
+    """
+
+    @classmethod
+    def read_examples(cls, path, **kwargs) -> list[Sentence]:
+        """Read a CoNLL file; tags converted to IOB2 (see `read_conll`)."""
+        kwargs.setdefault("tag_scheme", "auto")
+        kwargs.setdefault("convert_to", "iob2")
+        return read_conll(path, **kwargs)
