@@ -24,7 +24,16 @@ class NerHead(TokenClassificationHead):
 
     @classmethod
     def read_examples(cls, path, **kwargs) -> list[Sentence]:
-        """Read a CoNLL file; tags converted to IOB2 (see `read_conll`)."""
+        """Read a CoNLL file; tags converted to IOB2 (see `read_conll`).
+
+        Args:
+            path: the CoNLL file.
+            **kwargs: `tag_scheme` (default `"auto"`) and `convert_to`
+                (default `"iob2"`), passed to `read_conll`.
+
+        Example:
+        >>> sentences = NerHead.read_examples("validation.conll")  # doctest: +SKIP
+        """
         kwargs.setdefault("tag_scheme", "auto")
         kwargs.setdefault("convert_to", "iob2")
         return read_conll(path, **kwargs)

@@ -12,7 +12,8 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from kerasft.backbone import BackboneConfig, build_backbone, load_backbone, save_backbone
-from kerasft.head import ClassificationHead, Head
+from kerasft.head import ClassificationHead, Head, TokenClassificationHead
+from kerasft.multilabel import MultiLabelClassificationHead
 from kerasft.registry import available_heads, get_head, register_head
 from kerasft.task import TaskModel, load_model
 from kerasft.tokenizers import TextPreprocessor, train_wordpiece_vocabulary

@@ -352,7 +352,8 @@ def count_pretraining_tokens(
     keras.utils.set_random_seed(train_config.seed)
     batches = mlm_dataset(
         texts, preprocessor, batch_size=train_config.batch_size,
-        mask_rate=train_config.mask_rate, seed=train_config.seed,
+        mask_rate=train_config.mask_rate, packing=train_config.packing,
+        whole_word=train_config.whole_word_masking, seed=train_config.seed,
     ).take(steps)
     total = 0
     for x, _, _ in batches.as_numpy_iterator():
@@ -451,6 +452,44 @@ def _check_held_out(plan: _Pretraining) -> None:
             )
 
 
+def _regime_leakage(
+    regime: str, plan: _Pretraining | None, test_texts: Sequence[str]
+) -> tuple[float | None, str]:
+    if regime == "off_the_shelf":
+        return None, "unknown: MiniLM's own pretraining corpus"
+    documents = corpus_documents(plan.corpora) if plan else set()
+    note = (
+        "task text only; MiniLM's own pretraining corpus unknown"
+        if regime == "continued" else ""
+    )
+    return leakage(test_texts, documents), note
+
+
+def regime_leakage(config: ExperimentConfig, regime: str) -> float | None:
+    """A regime's test-text leakage, computed from its plan without training.
+
+    Args:
+        config: the experiment configuration.
+        regime: a regime name (`REGIMES`).
+
+    Returns:
+        The fraction of test texts in the regime's pretraining corpus; None
+        when the corpus is unknown (`off_the_shelf`).
+
+    Example:
+    >>> regime_leakage(config, "self_transductive")  # doctest: +SKIP
+    1.0
+    """
+    if regime not in REGIMES:
+        raise ValueError(
+            f"`regime` must be one of {list(REGIMES)}. Received: regime={regime!r}."
+        )
+    files = split_files(config.data_dir)
+    test_texts = list(corpus_lib.iter_texts(files["test"]))
+    plan = pretraining_plan(config, regime, files)
+    return _regime_leakage(regime, plan, test_texts)[0]
+
+
 def _load_record(run_dir: str, spec: dict, reuse: bool) -> dict | None:
     path = os.path.join(run_dir, _RUN_RECORD)
     if not reuse or not os.path.isfile(path):
@@ -543,11 +582,18 @@ def _finetune_config(config: ExperimentConfig, files: dict, backbone: str, seed:
     )
 
 
-def _finetune(ft_config, run_dir: str, reuse: bool, verbose) -> dict:
+def _finetune(
+    ft_config, run_dir: str, reuse: bool, verbose, pretraining: dict | None
+) -> dict:
     """Run (or reuse) one fine-tuning; returns its numbers and epoch history."""
     from kerasft.finetuning.trainer import finetune
 
-    spec = json.loads(json.dumps(dataclasses.asdict(ft_config), default=str))
+    # The pretraining's record too: a redone pretraining writes the same
+    # backbone path, and must invalidate the fine-tunings made from the old one.
+    spec = json.loads(json.dumps(
+        {"finetune": dataclasses.asdict(ft_config), "pretraining": pretraining},
+        default=str,
+    ))
     record = _load_record(run_dir, spec, reuse)
     if record is not None:
         logging.info("Reusing the fine-tuning in %s.", run_dir)
@@ -632,6 +678,7 @@ def run_experiment(
 
     started = time.time()
     regimes: dict[str, dict] = {}
+    metric = ""
     for name in config.regimes:
         logging.info("Regime %s: %s", name, TITLES[name])
         plan = pretraining_plan(config, name, files)
@@ -647,28 +694,19 @@ def run_experiment(
             entry["pretraining"] = pre
             entry["transductive"] = pre["transductive"]
             backbone = pre["backbone"]
-        if name == "off_the_shelf":
-            entry["leakage"] = None
-            entry["leakage_note"] = "unknown: MiniLM's own pretraining corpus"
-        else:
-            documents = corpus_documents(plan.corpora) if plan else set()
-            entry["leakage"] = leakage(test_texts, documents)
-            entry["leakage_note"] = (
-                "task text only; MiniLM's own pretraining corpus unknown"
-                if name == "continued" else ""
-            )
+        entry["leakage"], entry["leakage_note"] = _regime_leakage(name, plan, test_texts)
         runs = []
         for seed in config.seeds:
             run_dir = os.path.join(output_dir, "finetune", name, f"seed-{seed}")
             runs.append(_finetune(
                 _finetune_config(config, files, backbone, seed), run_dir,
-                config.reuse, verbose,
+                config.reuse, verbose, entry["pretraining"],
             ))
+            # Checked on the first run: a typo must not cost the whole experiment.
+            metric = metric or _pick_metric(config.metric, runs[-1]["test"])
         entry["runs"] = runs
         regimes[name] = entry
 
-    first_report = next(iter(regimes.values()))["runs"][0]["test"]
-    metric = _pick_metric(config.metric, first_report)
     for entry in regimes.values():
         runs = entry["runs"]
         for split in ("test", "validation"):
@@ -686,6 +724,11 @@ def run_experiment(
         "seeds": list(config.seeds),
         "config": dataclasses.asdict(config),
         "seconds": round(time.time() - started, 2),
+        "compute_seconds": round(sum(
+            (e["pretraining"] or {}).get("wall_seconds", 0.0)
+            + sum(r["train_seconds"] for r in e["runs"])
+            for e in regimes.values()
+        ), 2),
         "regimes": regimes,
         "figures": {},
     }
@@ -806,7 +849,11 @@ def plot_learning_curves(results: dict, path: str) -> str:
     ax.set_xlabel("fine-tuning epoch")
     ax.set_ylabel(key.replace("val_", "validation "))
     ax.set_title(f"{results['head']}: fine-tuning learning curves", fontsize=10)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    epochs = max(
+        (len(r["history"].get(key, [])) for e in results["regimes"].values()
+         for r in e["runs"]), default=1,
+    )
+    ax.set_xticks(range(1, epochs + 1))
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -907,16 +954,23 @@ def render_report(results: dict) -> str:
         f"({config['pretrain_steps']} × {config['pretrain_batch_size']} × "
         f"{config['sequence_length']}"
         + (f", at most {config['pretrain_max_seconds']:.0f} s" if config["pretrain_max_seconds"] else "")
-        + f"); MiniLM's continued pretraining ran {config['continued_steps']} × "
-        f"{config['continued_batch_size']} (a 6-layer, 384-wide model costs "
-        "many times more a step).",
+        + ")"
+        + (
+            f"; MiniLM's continued pretraining has its own: "
+            f"{config['continued_steps']} × {config['continued_batch_size']} "
+            "(a 6-layer, 384-wide model costs many times more a step)"
+            if "continued" in results["regimes"] else ""
+        )
+        + ". Pretraining runs once a regime; fine-tuning once a seed.",
         "",
         f"![test {metric} by regime](test_metric.png)",
         "",
         "![fine-tuning learning curves](learning_curves.png)",
         "",
-        f"Total experiment time: {results['seconds']:.0f} s. Per-seed numbers, "
-        "budgets and run directories: `results.json`.",
+        f"Compute recorded: {results['compute_seconds']:.0f} s (pretraining "
+        f"and fine-tuning wall time; this invocation took {results['seconds']:.0f} s, "
+        "finished runs being reused). Per-seed numbers, budgets and run "
+        "directories: `results.json`.",
         "",
     ]
     return "\n".join(lines)

@@ -134,6 +134,10 @@ class Head(keras.layers.Layer):
         Args:
             preprocessor: the model's `TextPreprocessor`.
             text: string `[batch]`.
+
+        Example:
+        >>> features = head.serving_features(model.preprocessor, tf.constant(["a b"]))  # doctest: +SKIP
+        >>> logits = model({k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")})  # doctest: +SKIP
         """
         return preprocessor(text)
 
@@ -326,6 +330,11 @@ class TokenEncoding:
         num_words: words per sentence.
         truncated_words: words cut off by `sequence_length` (no target).
         truncated_sentences: sentences with at least one cut word.
+
+    Example:
+    >>> enc = TokenClassificationHead(["O", "B-PER", "I-PER"]).encode_pieces(sentences, pre)  # doctest: +SKIP
+    >>> enc.truncated_words  # doctest: +SKIP
+    0
     """
 
     token_ids: list

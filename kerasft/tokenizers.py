@@ -12,6 +12,7 @@ keras-hub's `FastWordpieceTokenizer` or `RoundRobinTrim` (see
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Sequence
 
@@ -417,7 +418,7 @@ def train_sentencepiece(
     except RuntimeError as e:
         raise ValueError(
             f"SentencePiece training failed for vocabulary_size="
-            f"{vocabulary_size}: {e}. For a small corpus, ask for a smaller "
+            f"{vocabulary_size}: {str(e).rstrip('.')}. For a small corpus, ask for a smaller "
             "`vocabulary_size`."
         ) from None
     from sentencepiece import sentencepiece_model_pb2
@@ -435,6 +436,25 @@ def train_sentencepiece(
     mask.score = 0.0
     mask.type = sentencepiece_model_pb2.ModelProto.SentencePiece.USER_DEFINED
     return model.SerializeToString()
+
+
+class _SharedSentencepieceResource(tf.saved_model.experimental.TrackableResource):
+    """tf.text's SentencePiece model resource, under a shared name."""
+
+    def __init__(self, model: bytes, shared_name: str):
+        super().__init__()
+        self._model = model
+        self._shared_name = shared_name
+        _ = self.resource_handle  # Creates the resource now, as tf.text does.
+
+    def _create_resource(self):
+        from tensorflow_text.python.ops.sentencepiece_tokenizer import (
+            gen_sentencepiece_tokenizer,
+        )
+
+        return gen_sentencepiece_tokenizer.sentencepiece_op(
+            model=self._model, shared_name=self._shared_name
+        )
 
 
 @keras.saving.register_keras_serializable(package="kerasft")
@@ -507,6 +527,13 @@ class SentencePiecePreprocessor(keras.layers.Layer):
         )
         self._tokenizer = tf_text.SentencepieceTokenizer(
             model=self.proto, out_type=tf.int32
+        )
+        # tf.text's model resource is private to the op's kernel, which an
+        # eager kernel-cache clear (`tf.random.set_seed` does one) destroys,
+        # leaving pipelines with a dangling handle. A shared name keeps the
+        # resource in the resource manager instead.
+        self._tokenizer._model_resource = _SharedSentencepieceResource(
+            self.proto, "kerasft_sentencepiece_" + hashlib.sha1(self.proto).hexdigest()
         )
         self.built = True
 

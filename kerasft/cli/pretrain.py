@@ -51,6 +51,10 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_integer("vocabulary_size", 8000, "Tokenizer vocabulary size.")
 flags.DEFINE_bool("lowercase", True, "Lowercase and strip accents.")
+flags.DEFINE_integer(
+    "vocabulary_documents", 200_000,
+    "Documents of the mixture sampled to train the tokenizer.",
+)
 flags.DEFINE_integer("sequence_length", 128, "Tokens per sequence.")
 flags.DEFINE_integer("num_layers", 2, "Transformer layers of a new backbone.")
 flags.DEFINE_integer("num_heads", 4, "Attention heads of a new backbone.")
@@ -97,6 +101,7 @@ def main(argv):
         tokenizer=FLAGS.tokenizer,
         vocabulary_size=FLAGS.vocabulary_size,
         lowercase=FLAGS.lowercase,
+        vocabulary_documents=FLAGS.vocabulary_documents,
         sequence_length=FLAGS.sequence_length,
         num_layers=FLAGS.num_layers,
         num_heads=FLAGS.num_heads,

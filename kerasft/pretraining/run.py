@@ -155,6 +155,17 @@ def run_pretraining(
     else:
         train_texts = mix_corpora(train_sets, weights, seed=train_config.seed)
 
+    # Tokenizer resources are made outside the strategy scope: a
+    # SentencePiece resource created inside it is not found by the tf.data
+    # pipeline's ops.
+    preprocessor = None
+    if not config.init_backbone:
+        vocab_texts = (
+            train_sets[0]
+            if len(train_sets) == 1
+            else train_texts.take(config.vocabulary_documents)
+        )
+        preprocessor = _new_tokenizer(config, vocab_texts, run_dir, resume)
     strategy = tf.distribute.get_strategy()
     with strategy.scope():
         if config.init_backbone:
@@ -166,12 +177,6 @@ def run_pretraining(
                 config.init_backbone, preprocessor.vocabulary_size,
             )
         else:
-            vocab_texts = (
-                train_sets[0]
-                if len(train_sets) == 1
-                else train_texts.take(config.vocabulary_documents)
-            )
-            preprocessor = _new_tokenizer(config, vocab_texts, run_dir, resume)
             backbone = build_backbone(
                 BackboneConfig(
                     vocabulary_size=preprocessor.vocabulary_size,
@@ -183,6 +188,9 @@ def run_pretraining(
                     max_sequence_length=config.sequence_length,
                 )
             )
+    if config.init_backbone:
+        # Rebuilt outside the scope, for the same reason.
+        preprocessor = type(preprocessor).from_config(preprocessor.get_config())
     save_vocabulary(preprocessor.vocabulary, os.path.join(run_dir, "vocab.txt"))
     if isinstance(preprocessor, SentencePiecePreprocessor):
         with open(os.path.join(run_dir, SENTENCEPIECE_FILE), "wb") as f:

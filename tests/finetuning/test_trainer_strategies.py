@@ -78,12 +78,12 @@ def test_linear_probe_keeps_backbone_and_init_model_starts_from_it(
         np.testing.assert_array_equal(a, b)
     assert probed.backbone.trainable  # saved ready for further training
 
-    # Intermediate fine-tuning: full fine-tuning from the probe's backbone.
-    # epochs=1 with a zero learning rate leaves the starting point visible.
+    # Intermediate fine-tuning from the probe's model; probing again keeps
+    # the starting backbone visible in the result.
     second = tmp_path / "second"
     finetune(
         _config(tiny_sentiment_files, init_model=str(probe), epochs=1,
-                learning_rate=0.0, weight_decay=0.0, sequence_length=12),
+                strategy="linear_probe", sequence_length=12),
         str(second), verbose=0,
     )
     config = _read(second, "config.json")

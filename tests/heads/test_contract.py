@@ -1,8 +1,9 @@
 """Every registered head, and a third-party plugin head, passes the head contract.
 
-The parametrization is `kerasft.available_heads()` at collection time plus
-the names in `TINY_DATA`, so a newly registered head is tested automatically
-and fails until it gets tiny data here. `toy` is a head from a package this
+The parametrization is `kerasft.available_heads()` at collection time, so
+a newly installed head is tested automatically and fails until it gets tiny
+data in `TINY_DATA`; an in-tree head module without an entry point fails
+`test_every_in_tree_head_module_is_declared_as_an_entry_point`. `toy` is a head from a package this
 module builds and installs into a temporary directory, found only through
 its `kerasft.heads` entry point.
 """
@@ -22,7 +23,7 @@ import pytest
 
 import kerasft
 from kerasft import registry, testing
-from conftest import NEGATIVE, POSITIVE, TINY_VOCAB
+from conftest import NEGATIVE, POSITIVE, REPO, TINY_VOCAB
 
 SHAKESPEARE = [
     "thou art a villain .", "what say'st thou ?", "I prithee , speak .",
@@ -207,17 +208,24 @@ def test_keras_round_trip_gives_identical_predictions(built, name, tmp_path):
 
 @pytest.mark.large
 def test_every_head_exports_and_serves_in_one_fresh_tf_only_process(built, tmp_path):
-    models = {name: built(name)[0] for name in ALL_NAMES}
+    # One SavedModel with every head (one signature each) on one backbone:
+    # the multi-head layout kerasft exports, checked with one export and
+    # one fresh process instead of one per head.
+    first = built(ALL_NAMES[0])[0]
+    backbone = type(first.backbone).from_config(first.backbone.get_config())
+    heads = [type(h).from_config(h.get_config())
+             for h in (built(name)[0].heads[0] for name in ALL_NAMES)]
+    model = kerasft.TaskModel(backbone, heads, first.preprocessor)
     texts = sorted({t for name in ALL_NAMES for t in built(name)[2]})
-    result = testing.check_export_and_serve(models, texts, tmp_path / "saved_models")
-    assert set(ALL_NAMES) <= set(result)
-    assert (tmp_path / "saved_models" / "models.config").is_file()
+    result = testing.check_export_and_serve({"all_heads": model}, texts, tmp_path)
+    assert set(result["all_heads"]["outputs"]) == set(ALL_NAMES) | {"serving_default", "tokenize"}
+    assert (tmp_path / "models.config").is_file()
 
 
 def test_every_in_tree_head_module_is_declared_as_an_entry_point():
-    import heads
-
-    modules = {f"heads.{p.stem}" for p in pathlib.Path(heads.__file__).parent.glob("*.py")
+    # REPO/heads, not `import heads`: under pytest, tests/heads can make
+    # `heads` a namespace package.
+    modules = {f"heads.{p.stem}" for p in (REPO / "heads").glob("*.py")
                if p.stem != "__init__"}
     declared = {ep.value.partition(":")[0].strip()
                 for ep in metadata.entry_points(group=registry.ENTRY_POINT_GROUP)}

@@ -63,11 +63,10 @@ def test_training_ids_equal_serving_ids_on_the_whole_validation_split(
             train_ids.append(ids[row, :n].tolist())
             train_targets.append(y[row, :n])
     texts = [" ".join(s.tokens) for s in validation]
-    serve = tf.function(lambda t: head.serving_features(pre, t))
     mismatches, whole_string = [], 0
-    for start in range(0, len(texts), 512):
-        batch = texts[start : start + 512]
-        features = {k: v.numpy() for k, v in serve(tf.constant(batch)).items()}
+    for start in range(0, len(texts), 1024):
+        batch = texts[start : start + 1024]
+        features = {k: v.numpy() for k, v in head.serving_features(pre, tf.constant(batch)).items()}
         plain = pre(tf.constant(batch))["token_ids"].numpy()  # `tokenize` signature ids
         for row in range(len(batch)):
             i = start + row

@@ -21,14 +21,14 @@ CORPUS = [t.capitalize() for t in POSITIVE + NEGATIVE] * 5
 
 @pytest.fixture(scope="module")
 def proto():
-    return train_sentencepiece(CORPUS, 60)
+    return train_sentencepiece(CORPUS, 40)
 
 
 def test_trained_model_has_bert_special_tokens_and_the_asked_size(proto):
     pre = SentencePiecePreprocessor(proto, sequence_length=12)
-    assert pre.vocabulary_size == 60
+    assert pre.vocabulary_size == 40
     assert pre.vocabulary[:4] == list(SPECIAL_TOKENS[:4])
-    assert pre.special_token_ids == [0, 1, 2, 3, 59] and pre.lowercase
+    assert pre.special_token_ids == [0, 1, 2, 3, 39] and pre.lowercase
 
 
 def test_same_outputs_and_interface_as_the_wordpiece_layer(proto):
@@ -91,9 +91,11 @@ def test_backbone_directory_keeps_the_sentencepiece_tokenizer(proto, tmp_path):
         loaded(loaded_pre(text))["sequence_output"],
         backbone(pre(text))["sequence_output"], atol=1e-6,
     )
-    # keras-hub itself reads the same directory.
-    tokenizer = keras_hub.tokenizers.SentencePieceTokenizer.from_preset(str(tmp_path / "bb"))
-    assert tokenizer.vocabulary_size() == 60
+    # keras-hub's own preset files: its SentencePieceTokenizer and the model.
+    config = json.loads((tmp_path / "bb" / "tokenizer.json").read_text())
+    assert config["class_name"] == "SentencePieceTokenizer"
+    assert (tmp_path / "bb/assets/tokenizer/vocabulary.spm").read_bytes() == proto
+    assert keras_hub.models.BertBackbone.from_preset(str(tmp_path / "bb")).vocabulary_size == 40
     # A WordPiece directory still loads as before.
     assert isinstance(TextPreprocessor(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]),
                       TextPreprocessor)
