@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.kerasft-installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench install clean-demo
+.PHONY: demo test bench install imbalance
 
 install: $(STAMP)
 
@@ -39,3 +39,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_packing.py
+
+# Issue-5 experiment: plain vs two-stage + class-balanced fine-tuning on
+# sentiment with positives cut to 10% of train (needs `make demo` first).
+imbalance: $(STAMP)
+	$(BIN)/kerasft-imbalance --flagfile=flags/imbalance_sentiment.flags

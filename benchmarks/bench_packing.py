@@ -6,9 +6,9 @@ without XLA (`jit_compile`). Batches are built by `pack_dataset` +
 `masked_lm_example` and cached in memory first, so the timings are of
 training steps alone; the input pipeline's own rate is printed separately.
 
-Usage:
+Usage (`make bench` runs it with the defaults):
     python benchmarks/bench_packing.py \
-        --data /work/shared/data/sentiment_rt_polarity/train.jsonl
+        [--data ../shared/data/sentiment_rt_polarity/train.jsonl]
 """
 
 from __future__ import annotations
@@ -129,7 +129,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--data",
-        default="/work/shared/data/sentiment_rt_polarity/train.jsonl",
+        # The shared data beside the repository, as `make bench` expects.
+        default=os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
+            "shared", "data", "sentiment_rt_polarity", "train.jsonl",
+        ),
         help="JSONL file with a `text` field per line.",
     )
     parser.add_argument(

@@ -11,11 +11,10 @@ offsets, end exclusive; dense and padded).
 
 import kerasft
 from kerasft.data.conll import Sentence, read_conll
-from kerasft.head import TokenClassificationHead
 
 
 @kerasft.register_head("ner")
-class NerHead(TokenClassificationHead):
+class NerHead(kerasft.TokenClassificationHead):
     """Named entities (e.g. CoNLL-2003's PER, LOC, ORG, MISC), scored like `conlleval`.
 
     Example:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -293,7 +294,7 @@ def plot_macro_f1(results: dict, path: str) -> str:
            capsize=6, color="#8fb3d9", edgecolor="#2c5a8a")
     for i, a in enumerate(arms):
         ax.scatter(np.full(len(a["values"]), i), a["values"], color="#222", s=14, zorder=3)
-    ax.set_xticks(x, [n.replace("_", "\n", 1) for n in names])
+    ax.set_xticks(x, [textwrap.fill(n.replace("_", " "), 16) for n in names])
     ax.set_ylabel("test macro-F1")
     ax.set_ylim(0, 1)
     ax.set_title(
