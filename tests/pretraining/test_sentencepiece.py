@@ -12,7 +12,6 @@ from kerasft.backbone import BackboneConfig, build_backbone, load_backbone, save
 from kerasft.tokenizers import (
     SPECIAL_TOKENS,
     SentencePiecePreprocessor,
-    TextPreprocessor,
     train_sentencepiece,
 )
 
@@ -96,6 +95,3 @@ def test_backbone_directory_keeps_the_sentencepiece_tokenizer(proto, tmp_path):
     assert config["class_name"] == "SentencePieceTokenizer"
     assert (tmp_path / "bb/assets/tokenizer/vocabulary.spm").read_bytes() == proto
     assert keras_hub.models.BertBackbone.from_preset(str(tmp_path / "bb")).vocabulary_size == 40
-    # A WordPiece directory still loads as before.
-    assert isinstance(TextPreprocessor(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]),
-                      TextPreprocessor)
