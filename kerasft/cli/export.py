@@ -10,6 +10,7 @@ Examples:
   kerasft-export --model=runs/sentiment --name=sentiment
   kerasft-export --model=runs/sentiment/model.keras --name=sentiment --keep=3
   kerasft-export --verify=saved_models/sentiment/1
+  kerasft-export --fill_mask=runs/demo/pretrain --name=fill_mask
 """
 
 import os
@@ -31,6 +32,11 @@ flags.DEFINE_string(
     "absolute paths).",
 )
 flags.DEFINE_string("verify", "", "Only verify this SavedModel directory.")
+flags.DEFINE_string(
+    "fill_mask", "",
+    "Export a kerasft-pretrain run directory as a `fill_mask` model (text with "
+    "[MASK] in, top-k tokens and scores out) instead of a fine-tuned model.",
+)
 flags.DEFINE_bool("skip_verify", False, "Publish without the fresh-process check.")
 
 FLAGS = flags.FLAGS
@@ -46,8 +52,17 @@ def main(argv):
         print(f"OK: {FLAGS.verify} loads with TF + tf.text only; signatures: "
               f"{', '.join(sorted(sigs))}")
         return
+    if FLAGS.fill_mask:
+        from kerasft.export.fill_mask import export_fill_mask
+
+        out = export_fill_mask(FLAGS.fill_mask, FLAGS.export_dir, FLAGS.name or "fill_mask")
+        print(f"Exported {out} (signatures: fill_mask, serving_default)")
+        return
     if not FLAGS.model:
-        raise ValueError("Pass --model=RUN_DIR_OR_.keras (or --verify=SAVED_MODEL_DIR).")
+        raise ValueError(
+            "Pass --model=RUN_DIR_OR_.keras, --fill_mask=PRETRAIN_RUN_DIR or "
+            "--verify=SAVED_MODEL_DIR."
+        )
     from kerasft.export.saved_model import export_model
     from kerasft.task import load_model
 
