@@ -220,6 +220,16 @@ def test_every_head_exports_and_serves_in_one_fresh_tf_only_process(built, tmp_p
     result = testing.check_export_and_serve({"all_heads": model}, texts, tmp_path)
     assert set(result["all_heads"]["outputs"]) == set(ALL_NAMES) | {"serving_default", "tokenize"}
     assert (tmp_path / "models.config").is_file()
+    # The backbone is stored once however many signatures use it: the export
+    # holds exactly the model's variables (backbone + each head's layers).
+    import numpy as np
+    import tensorflow as tf
+
+    stored = tf.train.list_variables(str(tmp_path / "all_heads" / "1" / "variables" / "variables"))
+    stored_params = sum(int(np.prod(shape)) for key, shape in stored
+                        if key.endswith(".ATTRIBUTES/VARIABLE_VALUE"))
+    assert stored_params == model.count_params()
+    assert stored_params < 2 * model.backbone.count_params()
 
 
 def test_every_in_tree_head_module_is_declared_as_an_entry_point():
