@@ -136,7 +136,8 @@ def build_fill_mask_archive(
     >>> build_fill_mask_archive(masked_lm, pre).write_out("/tmp/fm")  # doctest: +SKIP
     """
     archive = keras.export.ExportArchive()
-    archive.track(masked_lm)
+    # Endpoint variables are tracked automatically; tracking the model too
+    # would store every weight twice.
     archive.track(preprocessor.lookup_table)
     archive.add_endpoint(
         SIGNATURE,

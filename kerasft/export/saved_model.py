@@ -46,7 +46,8 @@ def build_export_archive(model: TaskModel) -> keras.export.ExportArchive:
             "takes raw text). Build `TaskModel(backbone, heads, preprocessor)`."
         )
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    # Endpoint variables are tracked automatically; `track(model)` would store
+    # every weight a second time (as Keras variables beside the captured TF ones).
     archive.track(model.preprocessor.lookup_table)
 
     for head in model.heads:
