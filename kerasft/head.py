@@ -167,6 +167,22 @@ class Head(keras.layers.Layer):
         return config
 
 
+def pool_text(features: dict, pooling: str):
+    """One vector per text: the pooler's [CLS] output, or a masked token mean.
+
+    Args:
+        features: backbone outputs plus `padding_mask`.
+        pooling: `"cls"` or `"mean"`.
+    """
+    if pooling == "cls":
+        return features["pooled_output"]
+    mask = keras.ops.cast(features["padding_mask"], "float32")[..., None]
+    seq = keras.ops.cast(features["sequence_output"], "float32")
+    return keras.ops.sum(seq * mask, axis=1) / keras.ops.maximum(
+        keras.ops.sum(mask, axis=1), 1.0
+    )
+
+
 class ClassificationHead(Head):
     """Sequence classification: one label per text, softmax over `labels`.
 
@@ -210,14 +226,7 @@ class ClassificationHead(Head):
         self.built = True
 
     def call(self, features, training=None):
-        if self.pooling == "cls":
-            x = features["pooled_output"]
-        else:
-            mask = keras.ops.cast(features["padding_mask"], "float32")[..., None]
-            seq = keras.ops.cast(features["sequence_output"], "float32")
-            x = keras.ops.sum(seq * mask, axis=1) / keras.ops.maximum(
-                keras.ops.sum(mask, axis=1), 1.0
-            )
+        x = pool_text(features, self.pooling)
         return self.output_dense(self.dropout_layer(x, training=training))
 
     def compute_output_shape(self, features_shape):

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasft.data.jsonl import LabelledText, read_labelled_jsonl
-from kerasft.head import Head
+from kerasft.head import Head, pool_text
 
 
 def _f1(tp, fp, fn):
@@ -167,14 +167,7 @@ class MultiLabelClassificationHead(Head):
         self.built = True
 
     def call(self, features, training=None):
-        if self.pooling == "cls":
-            x = features["pooled_output"]
-        else:
-            mask = keras.ops.cast(features["padding_mask"], "float32")[..., None]
-            seq = keras.ops.cast(features["sequence_output"], "float32")
-            x = keras.ops.sum(seq * mask, axis=1) / keras.ops.maximum(
-                keras.ops.sum(mask, axis=1), 1.0
-            )
+        x = pool_text(features, self.pooling)
         return self.output_dense(self.dropout_layer(x, training=training))
 
     def compute_output_shape(self, features_shape):

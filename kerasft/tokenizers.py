@@ -161,61 +161,23 @@ def pack_pieces(
     }
 
 
-@keras.saving.register_keras_serializable(package="kerasft")
-class TextPreprocessor(keras.layers.Layer):
-    """Raw strings to BERT inputs, with TF Serving-safe ops only.
+class _BertInputsLayer(keras.layers.Layer):
+    """What both preprocessors share: special ids, packing and the Keras glue.
 
-    Tokenizes with tf.text's table-based `BertTokenizer`, trims to
-    `sequence_length - 2` pieces, adds `[CLS]`/`[SEP]` and pads. With
-    `pad_to_longest=True` (the default) a batch is padded to its longest
-    sequence rather than to `sequence_length`, which makes short-sentence
-    batches much cheaper and gives identical outputs.
-
-    Args:
-        vocabulary: a list of tokens, or the path of a `vocab.txt`. Must
-            contain `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]` and `[MASK]`.
-        sequence_length: the maximum length, special tokens included.
-        lowercase: lowercase and strip accents before WordPiece (must match
-            how the vocabulary was trained).
-        pad_to_longest: pad each batch to its longest row instead of to
-            `sequence_length`.
-
-    Example:
-    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
-    >>> pre = TextPreprocessor(vocab, sequence_length=8)
-    >>> pre(tf.constant(["a b", "b"]))["token_ids"].numpy().tolist()
-    [[2, 5, 6, 3], [2, 6, 3, 0]]
+    Subclasses tokenize (`tokenize`, `tokenize_words`) and call
+    `_init_bert_inputs` once they know their vocabulary.
     """
 
-    def __init__(
-        self,
-        vocabulary: Sequence[str] | str,
-        sequence_length: int = 128,
-        lowercase: bool = True,
-        pad_to_longest: bool = True,
-        **kwargs,
-    ):
+    def __init__(self, **kwargs):
         kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
         # Strings go straight to tf ops; Keras must not convert them.
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
-        if isinstance(vocabulary, (str, os.PathLike)):
-            vocabulary = load_vocabulary(vocabulary)
-        vocabulary = list(vocabulary)
-        missing = [t for t in SPECIAL_TOKENS if t not in vocabulary]
-        if missing:
-            raise ValueError(
-                "`vocabulary` must contain the BERT special tokens "
-                f"{list(SPECIAL_TOKENS)}. Missing: {missing}. Train it with "
-                "`kerasft.tokenizers.train_wordpiece_vocabulary` or add them."
-            )
-        if len(set(vocabulary)) != len(vocabulary):
-            raise ValueError(
-                "`vocabulary` has duplicate tokens; each token must appear "
-                f"once. Received {len(vocabulary)} tokens, "
-                f"{len(set(vocabulary))} distinct."
-            )
+
+    def _init_bert_inputs(
+        self, vocabulary: list[str], sequence_length: int, pad_to_longest: bool
+    ) -> None:
         if not isinstance(sequence_length, int) or sequence_length < 3:
             raise ValueError(
                 "`sequence_length` must be an int >= 3 (room for [CLS], one "
@@ -223,7 +185,6 @@ class TextPreprocessor(keras.layers.Layer):
             )
         self.vocabulary = vocabulary
         self.sequence_length = sequence_length
-        self.lowercase = lowercase
         self.pad_to_longest = pad_to_longest
         index = {t: i for i, t in enumerate(vocabulary)}
         self.pad_token_id = index[PAD]
@@ -231,32 +192,10 @@ class TextPreprocessor(keras.layers.Layer):
         self.cls_token_id = index[CLS]
         self.sep_token_id = index[SEP]
         self.mask_token_id = index[MASK]
-        # A constant-initialized hash table: HashTableV2 and
-        # LookupTableImportV2 are TF core ops, and the table travels with
-        # both `.keras` files (via this config) and SavedModels.
-        self._table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(
-                keys=tf.constant(vocabulary),
-                values=tf.range(len(vocabulary), dtype=tf.int64),
-            ),
-            default_value=tf.constant(self.unk_token_id, tf.int64),
-        )
-        self._tokenizer = tf_text.BertTokenizer(
-            self._table,
-            token_out_type=tf.int64,
-            unknown_token=UNK,
-            lower_case=lowercase,
-        )
-        self.built = True
 
     @property
     def vocabulary_size(self) -> int:
         return len(self.vocabulary)
-
-    @property
-    def lookup_table(self) -> tf.lookup.StaticHashTable:
-        """The vocabulary table (track it when exporting)."""
-        return self._table
 
     @property
     def special_token_ids(self) -> list[int]:
@@ -267,18 +206,6 @@ class TextPreprocessor(keras.layers.Layer):
             self.sep_token_id,
             self.mask_token_id,
         ]
-
-    def tokenize_words(self, text: tf.Tensor) -> tf.RaggedTensor:
-        """Strings `[batch]` to int64 pieces `[batch, words, pieces]`."""
-        return self._tokenizer.tokenize(tf.convert_to_tensor(text))
-
-    def tokenize_with_offsets(self, text: tf.Tensor):
-        """Word pieces plus each piece's byte offsets `[batch, words, pieces]`."""
-        return self._tokenizer.tokenize_with_offsets(tf.convert_to_tensor(text))
-
-    def tokenize(self, text: tf.Tensor) -> tf.RaggedTensor:
-        """Strings `[batch]` to int64 pieces `[batch, pieces]`."""
-        return self.tokenize_words(text).merge_dims(-2, -1)
 
     def pack(self, pieces: tf.RaggedTensor) -> dict[str, tf.Tensor]:
         """Trim ragged `[batch, pieces]`, add `[CLS]`/`[SEP]`, pad to dense."""
@@ -311,10 +238,107 @@ class TextPreprocessor(keras.layers.Layer):
         config = super().get_config()
         config.update(
             {
-                "vocabulary": self.vocabulary,
                 "sequence_length": self.sequence_length,
-                "lowercase": self.lowercase,
                 "pad_to_longest": self.pad_to_longest,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerasft")
+class TextPreprocessor(_BertInputsLayer):
+    """Raw strings to BERT inputs, with TF Serving-safe ops only.
+
+    Tokenizes with tf.text's table-based `BertTokenizer`, trims to
+    `sequence_length - 2` pieces, adds `[CLS]`/`[SEP]` and pads. With
+    `pad_to_longest=True` (the default) a batch is padded to its longest
+    sequence rather than to `sequence_length`, which makes short-sentence
+    batches much cheaper and gives identical outputs.
+
+    Args:
+        vocabulary: a list of tokens, or the path of a `vocab.txt`. Must
+            contain `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]` and `[MASK]`.
+        sequence_length: the maximum length, special tokens included.
+        lowercase: lowercase and strip accents before WordPiece (must match
+            how the vocabulary was trained).
+        pad_to_longest: pad each batch to its longest row instead of to
+            `sequence_length`.
+
+    Example:
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "b"]
+    >>> pre = TextPreprocessor(vocab, sequence_length=8)
+    >>> pre(tf.constant(["a b", "b"]))["token_ids"].numpy().tolist()
+    [[2, 5, 6, 3], [2, 6, 3, 0]]
+    """
+
+    def __init__(
+        self,
+        vocabulary: Sequence[str] | str,
+        sequence_length: int = 128,
+        lowercase: bool = True,
+        pad_to_longest: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(vocabulary, (str, os.PathLike)):
+            vocabulary = load_vocabulary(vocabulary)
+        vocabulary = list(vocabulary)
+        missing = [t for t in SPECIAL_TOKENS if t not in vocabulary]
+        if missing:
+            raise ValueError(
+                "`vocabulary` must contain the BERT special tokens "
+                f"{list(SPECIAL_TOKENS)}. Missing: {missing}. Train it with "
+                "`kerasft.tokenizers.train_wordpiece_vocabulary` or add them."
+            )
+        if len(set(vocabulary)) != len(vocabulary):
+            raise ValueError(
+                "`vocabulary` has duplicate tokens; each token must appear "
+                f"once. Received {len(vocabulary)} tokens, "
+                f"{len(set(vocabulary))} distinct."
+            )
+        self._init_bert_inputs(vocabulary, sequence_length, pad_to_longest)
+        self.lowercase = lowercase
+        # A constant-initialized hash table: HashTableV2 and
+        # LookupTableImportV2 are TF core ops, and the table travels with
+        # both `.keras` files (via this config) and SavedModels.
+        self._table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                keys=tf.constant(vocabulary),
+                values=tf.range(len(vocabulary), dtype=tf.int64),
+            ),
+            default_value=tf.constant(self.unk_token_id, tf.int64),
+        )
+        self._tokenizer = tf_text.BertTokenizer(
+            self._table,
+            token_out_type=tf.int64,
+            unknown_token=UNK,
+            lower_case=lowercase,
+        )
+        self.built = True
+
+    @property
+    def lookup_table(self) -> tf.lookup.StaticHashTable:
+        """The vocabulary table (track it when exporting)."""
+        return self._table
+
+    def tokenize_words(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """Strings `[batch]` to int64 pieces `[batch, words, pieces]`."""
+        return self._tokenizer.tokenize(tf.convert_to_tensor(text))
+
+    def tokenize_with_offsets(self, text: tf.Tensor):
+        """Word pieces plus each piece's byte offsets `[batch, words, pieces]`."""
+        return self._tokenizer.tokenize_with_offsets(tf.convert_to_tensor(text))
+
+    def tokenize(self, text: tf.Tensor) -> tf.RaggedTensor:
+        """Strings `[batch]` to int64 pieces `[batch, pieces]`."""
+        return self.tokenize_words(text).merge_dims(-2, -1)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary": self.vocabulary,
+                "lowercase": self.lowercase,
             }
         )
         return config
@@ -458,7 +482,7 @@ class _SharedSentencepieceResource(tf.saved_model.experimental.TrackableResource
 
 
 @keras.saving.register_keras_serializable(package="kerasft")
-class SentencePiecePreprocessor(keras.layers.Layer):
+class SentencePiecePreprocessor(_BertInputsLayer):
     """Raw strings to BERT inputs with a SentencePiece model, serving-safe.
 
     The SentencePiece twin of `TextPreprocessor` (same outputs and methods):
@@ -488,10 +512,7 @@ class SentencePiecePreprocessor(keras.layers.Layer):
         pad_to_longest: bool = True,
         **kwargs,
     ):
-        kwargs.setdefault("dtype", "int32")
         super().__init__(**kwargs)
-        self._convert_input_args = False
-        self._allow_non_tensor_positional_args = True
         self.proto, model = _sentencepiece_proto(proto)
         vocabulary = [p.piece for p in model.pieces]
         missing = [t for t in SPECIAL_TOKENS if t not in vocabulary]
@@ -501,21 +522,8 @@ class SentencePiecePreprocessor(keras.layers.Layer):
                 f"{list(SPECIAL_TOKENS)} as pieces. Missing: {missing}. Train "
                 "it with `kerasft.tokenizers.train_sentencepiece`."
             )
-        if not isinstance(sequence_length, int) or sequence_length < 3:
-            raise ValueError(
-                "`sequence_length` must be an int >= 3 (room for [CLS], one "
-                f"piece and [SEP]). Received: sequence_length={sequence_length!r}."
-            )
-        self.vocabulary = vocabulary
-        self.sequence_length = sequence_length
-        self.pad_to_longest = pad_to_longest
+        self._init_bert_inputs(vocabulary, sequence_length, pad_to_longest)
         self.lowercase = model.normalizer_spec.name.endswith("_cf")
-        index = {t: i for i, t in enumerate(vocabulary)}
-        self.pad_token_id = index[PAD]
-        self.unk_token_id = index[UNK]
-        self.cls_token_id = index[CLS]
-        self.sep_token_id = index[SEP]
-        self.mask_token_id = index[MASK]
         normal = 1  # ModelProto.SentencePiece.NORMAL
         # A piece starts a word if it carries the boundary marker or is not
         # an ordinary piece (special and byte pieces stand alone).
@@ -538,23 +546,9 @@ class SentencePiecePreprocessor(keras.layers.Layer):
         self.built = True
 
     @property
-    def vocabulary_size(self) -> int:
-        return len(self.vocabulary)
-
-    @property
     def lookup_table(self) -> tf.Module:
         """The tokenizer resource (track it when exporting)."""
         return self._tokenizer
-
-    @property
-    def special_token_ids(self) -> list[int]:
-        return [
-            self.pad_token_id,
-            self.unk_token_id,
-            self.cls_token_id,
-            self.sep_token_id,
-            self.mask_token_id,
-        ]
 
     def tokenize(self, text: tf.Tensor) -> tf.RaggedTensor:
         """Strings `[batch]` to int64 pieces `[batch, pieces]`."""
@@ -595,32 +589,6 @@ class SentencePiecePreprocessor(keras.layers.Layer):
         )
         return self._group_words(tf.cast(pieces, tf.int64), starts, ends)
 
-    def pack(self, pieces: tf.RaggedTensor) -> dict[str, tf.Tensor]:
-        """Trim ragged `[batch, pieces]`, add `[CLS]`/`[SEP]`, pad to dense."""
-        return pack_pieces(
-            pieces,
-            sequence_length=self.sequence_length,
-            cls_token_id=self.cls_token_id,
-            sep_token_id=self.sep_token_id,
-            pad_token_id=self.pad_token_id,
-            pad_to_longest=self.pad_to_longest,
-        )
-
-    def call(self, text):
-        text = tf.convert_to_tensor(text)
-        if text.shape.rank == 0:
-            text = text[tf.newaxis]
-        return self.pack(self.tokenize(text))
-
-    def compute_output_spec(self, text):
-        batch = text.shape[0] if hasattr(text, "shape") and text.shape else None
-        spec = keras.KerasTensor((batch, None), dtype="int32")
-        return {
-            "token_ids": spec,
-            "segment_ids": spec,
-            "padding_mask": keras.KerasTensor((batch, None), dtype="bool"),
-        }
-
     def get_config(self) -> dict:
         import base64
 
@@ -628,8 +596,6 @@ class SentencePiecePreprocessor(keras.layers.Layer):
         config.update(
             {
                 "proto": base64.b64encode(self.proto).decode("ascii"),
-                "sequence_length": self.sequence_length,
-                "pad_to_longest": self.pad_to_longest,
             }
         )
         return config
