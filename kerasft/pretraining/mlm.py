@@ -1,33 +1,28 @@
-"""Masked-LM pretraining of the backbone under plain `model.fit`.
+"""Masked-LM pretraining: its config, input pipeline, model and optimizer.
 
 Text -> tokenize into words of pieces -> `pack_dataset` (several documents a
-row, or one) -> `masked_lm_example` (dynamic 15% masking, 80/10/10, never
+row, or one) -> `masked_lm_example` (dynamic masking, 80/10/10, never
 special tokens or padding, optionally whole words) ->
 `keras_hub.models.BertMaskedLM` (its MLM head tied to the token embedding).
+ELECTRA (`kerasft.pretraining.electra`) reads the very same batches; the
+training loop with exact resume is `kerasft.pretraining.loop`.
 
 Resume is exact on the data side: the text order is a seeded shuffle of a
 freshly built pipeline, and batch `i`'s masks are drawn with stateless ops
 seeded by `(seed, i)`, so a resumed run skips the `step` batches already
 trained on and sees the very batches, and masks, an uninterrupted run would.
-The model side restores weights, optimizer state (moments and
-`iterations`) and the dropout RNG state from the last checkpoint.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
-import os
-import shutil
-import time
 
 import keras
 import keras_hub
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from kerasft.finetuning.schedules import WarmupLinearDecay
 from kerasft.pretraining.masking import masked_lm_example
@@ -37,10 +32,8 @@ from kerasft.pretraining.packing import pack_dataset
 # Keras names LayerNorm scales/offsets `gamma`/`beta`.
 NO_DECAY = ["bias", "gamma", "beta", "layer_norm", "layernorm"]
 PACKING_MODES = ("pack", "pad")
-BACKUP_DIR = "backup"
+OBJECTIVES = ("mlm", "electra")
 MASKED_LM_HEAD_WEIGHTS = "masked_lm_head.npz"
-_STATE_FILE = "state.json"
-_BACKUP_WEIGHTS = "masked_lm.weights.h5"
 # Documents tokenized together before packing: big enough to amortize the
 # tokenizer call, small enough to keep the first step quick.
 _TOKENIZE_BATCH = 256
@@ -69,6 +62,16 @@ class PretrainConfig:
         decay_steps: where the linear decay reaches 0; defaults to `steps`.
             Set it to the final budget when a run will be extended with
             `resume` and a larger `steps`, so the learning rate never jumps.
+        validation_mask_rate: masking rate of the held-out evaluation, fixed
+            apart from `mask_rate` so runs with different training rates
+            report comparable held-out loss and accuracy.
+        objective: `"mlm"` (masked-LM, keras-hub's `BertMaskedLM`) or
+            `"electra"` (replaced-token detection: a small generator proposes
+            tokens, the backbone learns to spot them; see
+            `kerasft.pretraining.electra`).
+        rtd_weight: ELECTRA's weight of the replaced-token loss (lambda).
+        generator_fraction: ELECTRA's generator width as a fraction of the
+            backbone's hidden size.
 
     Example:
     >>> config = PretrainConfig(steps=1500, batch_size=64, packing="pack")
@@ -88,8 +91,17 @@ class PretrainConfig:
     packing: str = "pack"
     whole_word_masking: bool = False
     decay_steps: int | None = None
+    validation_mask_rate: float = 0.15
+    objective: str = "mlm"
+    rtd_weight: float = 50.0
+    generator_fraction: float = 0.25
 
     def __post_init__(self):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(
+                f"`objective` must be one of {OBJECTIVES}. Received: "
+                f"objective={self.objective!r}."
+            )
         for field in ("steps", "batch_size", "checkpoint_every"):
             value = getattr(self, field)
             if not isinstance(value, int) or value <= 0:
@@ -253,95 +265,6 @@ def compile_masked_lm(masked_lm: keras.Model, config: PretrainConfig) -> None:
     )
 
 
-def _seed_generator_states(model: keras.Model) -> list:
-    """The dropout RNG state variables (not part of `save_weights`)."""
-    states = []
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        for generator in getattr(layer, "_seed_generators", []) or []:
-            states.append(generator.state)
-    return states
-
-
-class _Checkpointer(keras.callbacks.Callback):
-    """Exact-resume state at every epoch end: weights, optimizer, step, RNG.
-
-    Written to temporary files and renamed, so an interruption mid-write
-    leaves the previous checkpoint intact.
-    """
-
-    def __init__(self, directory: str, extra_state: dict):
-        super().__init__()
-        self.directory = directory
-        self.extra_state = extra_state
-
-    def on_epoch_end(self, epoch, logs=None):
-        save_state(self.model, self.directory, epoch + 1, self.extra_state)
-
-
-def save_state(model, directory: str, epoch: int, extra: dict) -> None:
-    """Write the resume state of a compiled masked LM to `directory`."""
-    os.makedirs(directory, exist_ok=True)
-    weights = os.path.join(directory, _BACKUP_WEIGHTS)
-    model.save_weights(weights + ".tmp.weights.h5")
-    os.replace(weights + ".tmp.weights.h5", weights)
-    state = dict(extra)
-    state.update(
-        {
-            "step": int(model.optimizer.iterations.numpy()),
-            "epoch": epoch,
-            "rng": [np.asarray(s.numpy()).tolist()
-                    for s in _seed_generator_states(model)],
-        }
-    )
-    path = os.path.join(directory, _STATE_FILE)
-    with open(path + ".tmp", "w") as f:
-        json.dump(state, f)
-    os.replace(path + ".tmp", path)
-
-
-def read_state(directory: str) -> dict | None:
-    """The saved resume state in `directory`, or None if there is none."""
-    path = os.path.join(directory, _STATE_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
-def restore_state(model, directory: str, state: dict) -> None:
-    """Load weights, optimizer state and dropout RNG saved by `save_state`."""
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    model.load_weights(os.path.join(directory, _BACKUP_WEIGHTS))
-    for variable, value in zip(_seed_generator_states(model), state["rng"]):
-        variable.assign(np.asarray(value, dtype=variable.dtype))
-    if int(model.optimizer.iterations.numpy()) != state["step"]:
-        raise ValueError(
-            f"The checkpoint in {directory} is inconsistent: its optimizer is "
-            f"at step {int(model.optimizer.iterations.numpy())}, its state "
-            f"file says {state['step']}. Delete {directory} to start over."
-        )
-
-
-class _Budget(keras.callbacks.Callback):
-    """Stop at `steps` optimizer steps, or at an epoch end after `seconds`."""
-
-    def __init__(self, steps: int, seconds: float | None):
-        super().__init__()
-        self.steps = steps
-        self.seconds = seconds
-        self.start = time.time()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations.numpy()) >= self.steps:
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.seconds and time.time() - self.start > self.seconds:
-            logging.info("Time budget of %.0fs reached; stopping.", self.seconds)
-            self.model.stop_training = True
-
-
 def evaluate_mlm(
     masked_lm: keras.Model, validation: tf.data.Dataset
 ) -> dict[str, float]:
@@ -371,125 +294,3 @@ def load_masked_lm_head(masked_lm: keras.Model, path: str) -> None:
                 f"{sorted(by_suffix)}). Was it written by a different model?"
             )
         variable.assign(by_suffix[key])
-
-
-def pretrain(
-    backbone: keras.Model,
-    preprocessor,
-    texts: tf.data.Dataset,
-    *,
-    config: PretrainConfig,
-    run_dir: str,
-    validation_texts: tf.data.Dataset | None = None,
-    resume: bool = False,
-    verbose: int | str = "auto",
-) -> dict:
-    """Pretrain `backbone` in place with masked-LM and return the metrics.
-
-    Args:
-        backbone: the `BertBackbone` to train.
-        preprocessor: the `TextPreprocessor` or `SentencePiecePreprocessor`
-            matching its vocabulary.
-        texts: a dataset of scalar strings (the pretraining corpus).
-        config: a `PretrainConfig`.
-        run_dir: where checkpoints, TensorBoard logs and the masked-LM head
-            weights (`masked_lm_head.npz`) go.
-        validation_texts: held-out text for MLM loss before/after.
-        resume: continue from the run's last checkpoint (same step, optimizer
-            state, data position and masks) instead of starting over.
-        verbose: Keras `fit` verbosity (progress bar by default).
-
-    Returns:
-        A dict with `steps`, `resumed_from_step`, `seconds`,
-        `train_loss_curve` (one value per checkpoint interval) and, when
-        `validation_texts` is given, `validation_before`/`validation_after`.
-
-    Example:
-    >>> pretrain(backbone, pre, texts, config=PretrainConfig(steps=10),
-    ...     run_dir="runs/x")  # doctest: +SKIP
-    """
-    keras.utils.set_random_seed(config.seed)
-    strategy = tf.distribute.get_strategy()
-    backup_dir = os.path.join(run_dir, BACKUP_DIR)
-    state = read_state(backup_dir) if resume else None
-    if resume and state is None:
-        logging.warning("Nothing to resume in %s; starting from step 0.", backup_dir)
-    if not resume and os.path.exists(backup_dir):
-        shutil.rmtree(backup_dir)
-    with strategy.scope():
-        masked_lm = make_masked_lm(backbone)
-        compile_masked_lm(masked_lm, config)
-    initial_step, initial_epoch = 0, 0
-    if state is not None:
-        restore_state(masked_lm, backup_dir, state)
-        initial_step, initial_epoch = state["step"], state["epoch"]
-        logging.info("Resuming at step %d of %d.", initial_step, config.steps)
-    train_ds = mlm_dataset(
-        texts, preprocessor, batch_size=config.batch_size,
-        mask_rate=config.mask_rate, packing=config.packing,
-        whole_word=config.whole_word_masking, seed=config.seed,
-        start_batch=initial_step,
-    )
-    metrics: dict = {}
-    val_ds = None
-    if validation_texts is not None:
-        # Cached once so before/after see the very same masks.
-        val_ds = mlm_dataset(
-            validation_texts, preprocessor, batch_size=config.batch_size,
-            mask_rate=config.mask_rate, packing=config.packing,
-            whole_word=config.whole_word_masking, seed=config.seed + 1,
-            repeat=False, shuffle_buffer=0,
-        ).cache()
-        if state is not None and "validation_before" in state:
-            metrics["validation_before"] = state["validation_before"]
-        else:
-            metrics["validation_before"] = evaluate_mlm(masked_lm, val_ds)
-        logging.info("Held-out MLM before: %s", metrics["validation_before"])
-    remaining = config.steps - initial_step
-    callbacks = [
-        _Checkpointer(backup_dir, {k: v for k, v in metrics.items()}),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(run_dir, "checkpoints", "epoch-{epoch:04d}.weights.h5"),
-            save_weights_only=True,
-        ),
-        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
-        _Budget(config.steps, config.max_seconds),
-    ]
-    start = time.time()
-    history: dict = {}
-    if remaining > 0:
-        fit = masked_lm.fit(
-            train_ds,
-            initial_epoch=initial_epoch,
-            epochs=initial_epoch + math.ceil(remaining / config.checkpoint_every),
-            steps_per_epoch=config.checkpoint_every,
-            callbacks=callbacks,
-            verbose=verbose,
-        )
-        history = fit.history
-    else:
-        logging.info("Budget of %d steps already reached.", config.steps)
-    seconds = time.time() - start
-    steps_done = int(masked_lm.optimizer.iterations.numpy())
-    metrics.update(
-        {
-            "steps": steps_done,
-            "resumed_from_step": initial_step,
-            "seconds": round(seconds, 2),
-            "train_loss_curve": [float(x) for x in history.get("loss", [])],
-        }
-    )
-    if val_ds is not None:
-        metrics["validation_after"] = evaluate_mlm(masked_lm, val_ds)
-        logging.info("Held-out MLM after: %s", metrics["validation_after"])
-    save_masked_lm_head(masked_lm, os.path.join(run_dir, MASKED_LM_HEAD_WEIGHTS))
-    history_path = os.path.join(run_dir, "pretrain_history.json")
-    previous = {}
-    if state is not None and os.path.isfile(history_path):
-        with open(history_path) as f:
-            previous = json.load(f)
-    for key, values in history.items():
-        previous.setdefault(key, []).extend(float(v) for v in values)
-    with open(history_path, "w") as f:
-        json.dump(previous, f, indent=2)
-    return metrics

@@ -23,7 +23,8 @@ from absl import logging
 from kerasft.backbone import BackboneConfig, build_backbone, load_backbone, save_backbone
 from kerasft.data import corpus as corpus_lib
 from kerasft.data.mixing import mix_corpora, normalize_weights
-from kerasft.pretraining.mlm import PretrainConfig, pretrain
+from kerasft.pretraining.loop import pretrain
+from kerasft.pretraining.mlm import PretrainConfig
 from kerasft.tokenizers import (
     SentencePiecePreprocessor,
     TextPreprocessor,

@@ -15,7 +15,8 @@ import tensorflow as tf
 
 from conftest import NEGATIVE, POSITIVE, TINY_VOCAB
 from kerasft.backbone import BackboneConfig, build_backbone
-from kerasft.pretraining.mlm import PretrainConfig, pretrain
+from kerasft.pretraining.loop import pretrain
+from kerasft.pretraining.mlm import PretrainConfig
 from kerasft.tokenizers import TextPreprocessor
 
 

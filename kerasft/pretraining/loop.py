@@ -1,0 +1,369 @@
+"""The pretraining loop: plain `model.fit` with exact resume and quality figures.
+
+One loop serves both objectives (`PretrainConfig.objective`): masked-LM
+(keras-hub's `BertMaskedLM`) and ELECTRA (`ElectraPretrainer`); both read
+the batches of `kerasft.pretraining.mlm.mlm_dataset`. Every epoch
+(`checkpoint_every` steps) ends with an exact-resume checkpoint in
+`run_dir/backup/` (weights, optimizer state, step, dropout and sampling RNG,
+real tokens seen), written to temporary names and renamed. The run reports
+held-out loss and accuracy before and after, the loss of a unigram model of
+the same held-out text (`kerasft.pretraining.quality`), a loss-curve PNG and
+TensorBoard scalars.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+
+import keras
+import keras_hub
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from kerasft.pretraining import quality
+from kerasft.pretraining.mlm import (
+    MASKED_LM_HEAD_WEIGHTS,
+    PretrainConfig,
+    compile_masked_lm,
+    make_pretrain_optimizer,
+    mlm_dataset,
+    save_masked_lm_head,
+)
+
+BACKUP_DIR = "backup"
+HISTORY_FILE = "pretrain_history.json"
+_STATE_FILE = "state.json"
+_BACKUP_WEIGHTS = "masked_lm.weights.h5"
+# The held-out metric comparable with a unigram model, per objective.
+MLM_LOSS_KEY = {"mlm": "loss", "electra": "generator_loss"}
+MLM_ACCURACY_KEY = {"mlm": "accuracy", "electra": "generator_accuracy"}
+
+
+def _counting(cls, counter: tf.Variable):
+    """`cls` whose `train_step` also adds the batch's real tokens to `counter`."""
+
+    class Counting(cls):
+        def train_step(self, data):
+            logs = super().train_step(data)
+            mask = data[0]["padding_mask"]
+            counter.assign_add(tf.reduce_sum(tf.cast(mask, tf.int64)))
+            return logs
+
+    Counting.__name__ = cls.__name__
+    return Counting
+
+
+def make_pretraining_model(backbone: keras.Model, config: PretrainConfig):
+    """The compiled trainer of `config.objective` around `backbone`.
+
+    Returns `(model, tokens_counter)`; the counter (an on-read summed
+    variable, so it adds up over replicas) counts real training tokens.
+    """
+    counter = tf.Variable(
+        0, dtype=tf.int64, trainable=False,
+        synchronization=tf.VariableSynchronization.ON_READ,
+        aggregation=tf.VariableAggregation.SUM,
+    )
+    if config.objective == "electra":
+        from kerasft.pretraining.electra import ElectraPretrainer
+
+        hidden = backbone.hidden_dim
+        heads = max(1, round(hidden * config.generator_fraction / 64))
+        width = max(heads * 16, round(hidden * config.generator_fraction / heads) * heads)
+        model = _counting(ElectraPretrainer, counter)(
+            backbone,
+            generator_hidden_dim=width,
+            generator_num_heads=heads,
+            generator_intermediate_dim=4 * width,
+            rtd_weight=config.rtd_weight,
+            seed=config.seed,
+        )
+        model.compile(
+            optimizer=make_pretrain_optimizer(config), jit_compile=config.jit_compile
+        )
+    else:
+        model = _counting(keras_hub.models.BertMaskedLM, counter)(
+            backbone=backbone, preprocessor=None
+        )
+        compile_masked_lm(model, config)
+    return model, counter
+
+
+def _seed_generator_states(model: keras.Model) -> list:
+    """The dropout / sampling RNG state variables (not part of `save_weights`)."""
+    states = []
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for generator in getattr(layer, "_seed_generators", []) or []:
+            states.append(generator.state)
+    return states
+
+
+class _Checkpointer(keras.callbacks.Callback):
+    """Exact-resume state at every epoch end: weights, optimizer, step, RNG.
+
+    Written to temporary files and renamed, so an interruption mid-write
+    leaves the previous checkpoint intact.
+    """
+
+    def __init__(self, directory: str, extra_state: dict, counter: tf.Variable):
+        super().__init__()
+        self.directory = directory
+        self.extra_state = extra_state
+        self.counter = counter
+
+    def on_epoch_end(self, epoch, logs=None):
+        extra = dict(self.extra_state, tokens_seen=int(self.counter.numpy()))
+        save_state(self.model, self.directory, epoch + 1, extra)
+
+
+def save_state(model, directory: str, epoch: int, extra: dict) -> None:
+    """Write the resume state of a compiled pretraining model to `directory`."""
+    os.makedirs(directory, exist_ok=True)
+    weights = os.path.join(directory, _BACKUP_WEIGHTS)
+    model.save_weights(weights + ".tmp.weights.h5")
+    os.replace(weights + ".tmp.weights.h5", weights)
+    state = dict(extra)
+    state.update(
+        {
+            "step": int(model.optimizer.iterations.numpy()),
+            "epoch": epoch,
+            "rng": [np.asarray(s.numpy()).tolist()
+                    for s in _seed_generator_states(model)],
+        }
+    )
+    path = os.path.join(directory, _STATE_FILE)
+    with open(path + ".tmp", "w") as f:
+        json.dump(state, f)
+    os.replace(path + ".tmp", path)
+
+
+def read_state(directory: str) -> dict | None:
+    """The saved resume state in `directory`, or None if there is none."""
+    path = os.path.join(directory, _STATE_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def restore_state(model, directory: str, state: dict) -> None:
+    """Load weights, optimizer state and RNG saved by `save_state`."""
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(os.path.join(directory, _BACKUP_WEIGHTS))
+    for variable, value in zip(_seed_generator_states(model), state["rng"]):
+        variable.assign(np.asarray(value, dtype=variable.dtype))
+    if int(model.optimizer.iterations.numpy()) != state["step"]:
+        raise ValueError(
+            f"The checkpoint in {directory} is inconsistent: its optimizer is "
+            f"at step {int(model.optimizer.iterations.numpy())}, its state "
+            f"file says {state['step']}. Delete {directory} to start over."
+        )
+
+
+class _Budget(keras.callbacks.Callback):
+    """Stop at `steps` optimizer steps, or at an epoch end after `seconds`."""
+
+    def __init__(self, steps: int, seconds: float | None):
+        super().__init__()
+        self.steps = steps
+        self.seconds = seconds
+        self.start = time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) >= self.steps:
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.seconds and time.time() - self.start > self.seconds:
+            logging.info("Time budget of %.0fs reached; stopping.", self.seconds)
+            self.model.stop_training = True
+
+
+def evaluate_pretraining(model: keras.Model, validation: tf.data.Dataset) -> dict:
+    """Held-out metrics of the trainer on a fixed (cached) masking."""
+    results = model.evaluate(validation, verbose=0, return_dict=True)
+    return {k: float(v) for k, v in results.items()}
+
+
+def _write_summaries(directory: str, points: dict[int, dict]) -> None:
+    """Held-out scalars for TensorBoard (`tensorboard/held_out`)."""
+    writer = tf.summary.create_file_writer(os.path.join(directory, "held_out"))
+    with writer.as_default():
+        for step, values in sorted(points.items()):
+            for name, value in values.items():
+                tf.summary.scalar(name, value, step=step)
+    writer.close()
+
+
+def pretrain(
+    backbone: keras.Model,
+    preprocessor,
+    texts: tf.data.Dataset,
+    *,
+    config: PretrainConfig,
+    run_dir: str,
+    validation_texts: tf.data.Dataset | None = None,
+    resume: bool = False,
+    verbose: int | str = "auto",
+) -> dict:
+    """Pretrain `backbone` in place (masked-LM or ELECTRA); return the metrics.
+
+    Args:
+        backbone: the `BertBackbone` to train (ELECTRA's discriminator).
+        preprocessor: the `TextPreprocessor` or `SentencePiecePreprocessor`
+            matching its vocabulary.
+        texts: a dataset of scalar strings (the pretraining corpus).
+        config: a `PretrainConfig`.
+        run_dir: where checkpoints, TensorBoard logs, the loss curve and
+            the masked-LM head weights (`masked_lm_head.npz`, MLM only) go.
+        validation_texts: held-out text for the before/after metrics and
+            the unigram baseline.
+        resume: continue from the run's last checkpoint (same step, optimizer
+            state, data position and masks) instead of starting over.
+        verbose: Keras `fit` verbosity (progress bar by default).
+
+    Returns:
+        A dict with `objective`, `steps`, `resumed_from_step`, `seconds`,
+        `tokens_seen` (real, non-padding training tokens), `train_loss_curve`
+        (one value per checkpoint interval) and, with `validation_texts`,
+        `validation_before` / `validation_after` (every held-out metric),
+        `unigram` (loss and accuracy of the held-out text's own token
+        frequencies) and `warning` (set when the run ended near it).
+
+    Example:
+    >>> pretrain(backbone, pre, texts, config=PretrainConfig(steps=10),
+    ...     run_dir="runs/x")  # doctest: +SKIP
+    """
+    keras.utils.set_random_seed(config.seed)
+    strategy = tf.distribute.get_strategy()
+    backup_dir = os.path.join(run_dir, BACKUP_DIR)
+    state = read_state(backup_dir) if resume else None
+    if resume and state is None:
+        logging.warning("Nothing to resume in %s; starting from step 0.", backup_dir)
+    if not resume and os.path.exists(backup_dir):
+        shutil.rmtree(backup_dir)
+    with strategy.scope():
+        model, counter = make_pretraining_model(backbone, config)
+    initial_step, initial_epoch = 0, 0
+    if state is not None:
+        restore_state(model, backup_dir, state)
+        initial_step, initial_epoch = state["step"], state["epoch"]
+        counter.assign(state.get("tokens_seen", 0))
+        logging.info("Resuming at step %d of %d.", initial_step, config.steps)
+    train_ds = mlm_dataset(
+        texts, preprocessor, batch_size=config.batch_size,
+        mask_rate=config.mask_rate, packing=config.packing,
+        whole_word=config.whole_word_masking, seed=config.seed,
+        start_batch=initial_step,
+    )
+    metrics: dict = {"objective": config.objective}
+    val_ds = None
+    if validation_texts is not None:
+        # Cached once so before/after (and the unigram baseline) see the
+        # very same masks.
+        val_ds = mlm_dataset(
+            validation_texts, preprocessor, batch_size=config.batch_size,
+            mask_rate=config.validation_mask_rate, packing=config.packing,
+            whole_word=config.whole_word_masking, seed=config.seed + 1,
+            repeat=False, shuffle_buffer=0,
+        ).cache()
+        for key in ("validation_before", "unigram"):
+            if state is not None and key in state:
+                metrics[key] = state[key]
+        if "unigram" not in metrics:
+            metrics["unigram"] = quality.unigram_baseline(
+                val_ds.as_numpy_iterator(),
+                preprocessor.vocabulary_size,
+                [preprocessor.pad_token_id, preprocessor.cls_token_id,
+                 preprocessor.sep_token_id, preprocessor.mask_token_id],
+            )
+        if "validation_before" not in metrics:
+            metrics["validation_before"] = evaluate_pretraining(model, val_ds)
+        logging.info("Held-out before: %s (unigram model of the same text: %s)",
+                     metrics["validation_before"], metrics["unigram"])
+    remaining = config.steps - initial_step
+    callbacks = [
+        _Checkpointer(backup_dir, {k: v for k, v in metrics.items()}, counter),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(run_dir, "checkpoints", "epoch-{epoch:04d}.weights.h5"),
+            save_weights_only=True,
+        ),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
+        _Budget(config.steps, config.max_seconds),
+    ]
+    start = time.time()
+    history: dict = {}
+    if remaining > 0:
+        fit = model.fit(
+            train_ds,
+            initial_epoch=initial_epoch,
+            epochs=initial_epoch + math.ceil(remaining / config.checkpoint_every),
+            steps_per_epoch=config.checkpoint_every,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+        history = fit.history
+    else:
+        logging.info("Budget of %d steps already reached.", config.steps)
+    seconds = time.time() - start
+    steps_done = int(model.optimizer.iterations.numpy())
+    metrics.update(
+        {
+            "steps": steps_done,
+            "resumed_from_step": initial_step,
+            "seconds": round(seconds, 2),
+            "tokens_seen": int(counter.numpy()),
+            "train_loss_curve": [float(x) for x in history.get("loss", [])],
+        }
+    )
+    if config.objective == "mlm":
+        save_masked_lm_head(model, os.path.join(run_dir, MASKED_LM_HEAD_WEIGHTS))
+    full_history = _merge_history(run_dir, history, resumed=state is not None)
+    loss_key = MLM_LOSS_KEY[config.objective]
+    held_out_points = {}
+    if val_ds is not None:
+        metrics["validation_after"] = evaluate_pretraining(model, val_ds)
+        logging.info("Held-out after: %s", metrics["validation_after"])
+        before_step = 0 if "validation_before" in metrics else initial_step
+        held_out_points = {
+            before_step: metrics["validation_before"],
+            steps_done: metrics["validation_after"],
+        }
+        warning = quality.plateau_warning(
+            metrics["validation_after"][loss_key], metrics["unigram"]["loss"]
+        )
+        if warning:
+            logging.warning(warning)
+            metrics["warning"] = warning
+        _write_summaries(os.path.join(run_dir, "tensorboard"), held_out_points)
+    curve = full_history.get(loss_key, [])
+    quality.plot_loss_curve(
+        os.path.join(run_dir, quality.LOSS_CURVE_PNG),
+        [min(config.checkpoint_every * (i + 1), steps_done) for i in range(len(curve))],
+        curve,
+        held_out={s: v[loss_key] for s, v in held_out_points.items()},
+        unigram_loss=metrics.get("unigram", {}).get("loss"),
+        title=f"Pretraining ({config.objective}): masked-LM loss",
+    )
+    return metrics
+
+
+def _merge_history(run_dir: str, history: dict, resumed: bool) -> dict:
+    """Append this fit's per-epoch history to the run's history file."""
+    path = os.path.join(run_dir, HISTORY_FILE)
+    previous = {}
+    if resumed and os.path.isfile(path):
+        with open(path) as f:
+            previous = json.load(f)
+    for key, values in history.items():
+        previous.setdefault(key, []).extend(float(v) for v in values)
+    with open(path + ".tmp", "w") as f:
+        json.dump(previous, f, indent=2)
+    os.replace(path + ".tmp", path)
+    return previous
