@@ -32,9 +32,27 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+# Keras notices that are expected in kerasft's use and only confuse users:
+# the pooler gets no gradient in pretraining, datasets are shuffled by
+# kerasft itself, and held-out sets are finite datasets of unknown length.
+_EXPECTED_WARNINGS = (
+    "Gradients do not exist for variables",
+    "`shuffle=True` was passed",
+    "Your input ran out of data",
+)
+
+
+def _quiet_expected_warnings() -> None:
+    import warnings
+
+    for message in _EXPECTED_WARNINGS:
+        warnings.filterwarnings("ignore", message=".*" + message)
+
+
 def run_app(main) -> None:
     """Run an absl `main(argv)` with kerasft's error handling."""
     _quiet_tensorflow()
+    _quiet_expected_warnings()
     prog = os.path.basename(sys.argv[0]) or "kerasft"
     _adopt_help(sys.modules[main.__module__])
 

@@ -60,6 +60,17 @@ flags.DEFINE_integer("num_layers", 2, "Transformer layers of a new backbone.")
 flags.DEFINE_integer("num_heads", 4, "Attention heads of a new backbone.")
 flags.DEFINE_integer("hidden_dim", 128, "Hidden size of a new backbone.")
 flags.DEFINE_integer("intermediate_dim", 512, "Feed-forward size of a new backbone.")
+flags.DEFINE_float("dropout", 0.1, "Dropout rate of a new backbone.")
+flags.DEFINE_enum(
+    "objective", "mlm", ["mlm", "electra"],
+    "mlm: masked-LM; electra: replaced-token detection with a small generator "
+    "(the backbone saved is the discriminator).",
+)
+flags.DEFINE_float("rtd_weight", 50.0, "ELECTRA: weight of the replaced-token loss.")
+flags.DEFINE_float(
+    "generator_fraction", 0.25,
+    "ELECTRA: generator width as a fraction of the backbone's hidden size.",
+)
 flags.DEFINE_integer("steps", 1000, "Optimizer steps (the budget).")
 flags.DEFINE_float("max_seconds", 0, "Optional wall-clock budget (0: none).")
 flags.DEFINE_integer("batch_size", 64, "Sequences per step.")
@@ -107,6 +118,7 @@ def main(argv):
         num_heads=FLAGS.num_heads,
         hidden_dim=FLAGS.hidden_dim,
         intermediate_dim=FLAGS.intermediate_dim,
+        dropout=FLAGS.dropout,
         validation_documents=FLAGS.validation_documents,
     )
     train_config = PretrainConfig(
@@ -123,19 +135,38 @@ def main(argv):
         checkpoint_every=FLAGS.checkpoint_every,
         max_seconds=FLAGS.max_seconds or None,
         seed=FLAGS.seed,
+        objective=FLAGS.objective,
+        rtd_weight=FLAGS.rtd_weight,
+        generator_fraction=FLAGS.generator_fraction,
     )
     metrics = run_pretraining(
         run_config, train_config, FLAGS.output_dir,
         resume=FLAGS.resume, verbose=app.keras_verbosity(),
     )
-    before = metrics.get("validation_before", {}).get("loss")
-    after = metrics.get("validation_after", {}).get("loss")
-    print(
-        f"Pretrained {metrics['steps']} steps in {metrics['seconds']:.0f}s; "
-        f"held-out MLM loss {before if before is None else round(before, 3)} -> "
-        f"{after if after is None else round(after, 3)}. Backbone: "
-        f"{FLAGS.output_dir}/backbone"
+    from kerasft.pretraining.loop import MLM_ACCURACY_KEY, MLM_LOSS_KEY
+
+    line = (
+        f"Pretrained ({FLAGS.objective}) {metrics['steps']} steps, "
+        f"{metrics['tokens_seen']:,} tokens in {metrics['seconds']:.0f}s"
     )
+    if "validation_after" in metrics:
+        loss, accuracy = MLM_LOSS_KEY[FLAGS.objective], MLM_ACCURACY_KEY[FLAGS.objective]
+        before, after = metrics["validation_before"], metrics["validation_after"]
+        line += (
+            f"; held-out masked-LM loss {before[loss]:.3f} -> {after[loss]:.3f} "
+            f"(unigram {metrics['unigram']['loss']:.3f}), accuracy "
+            f"{before[accuracy]:.3f} -> {after[accuracy]:.3f}"
+        )
+        if FLAGS.objective == "electra":
+            line += (
+                f"; replaced-token detection accuracy "
+                f"{after['discriminator_accuracy']:.3f} (all-original "
+                f"{after['original_rate']:.3f}), on replaced tokens "
+                f"{after['replaced_accuracy']:.3f}"
+            )
+    print(f"{line}. Backbone: {FLAGS.output_dir}/backbone")
+    if metrics.get("warning"):
+        print(f"Warning: {metrics['warning']}")
 
 
 def run():

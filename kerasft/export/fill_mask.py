@@ -15,6 +15,7 @@ between the parts. Only TF core and covered tf.text ops are used.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,6 +161,17 @@ def load_masked_lm(run_dir: str | os.PathLike):
     run_dir = os.fspath(run_dir)
     head_path = os.path.join(run_dir, MASKED_LM_HEAD_WEIGHTS)
     backbone_dir = os.path.join(run_dir, "backbone")
+    config_path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(head_path) and os.path.isfile(config_path):
+        with open(config_path) as f:
+            objective = json.load(f).get("train", {}).get("objective", "mlm")
+        if objective != "mlm":
+            raise ValueError(
+                f"{run_dir} was pretrained with --objective={objective}: its "
+                "backbone is ELECTRA's discriminator, which has no masked-LM "
+                "head to fill masks with. Export `fill_mask` from an "
+                "--objective=mlm run."
+            )
     if not os.path.isfile(head_path) or not os.path.isdir(backbone_dir):
         raise ValueError(
             "`run_dir` must be a `kerasft-pretrain` output directory with "

@@ -100,14 +100,17 @@ def unigram_baseline(
 
 def plateau_warning(after_loss: float, unigram_loss: float) -> str | None:
     """A plain-words warning when a run ended near the unigram loss, else None."""
-    if after_loss > unigram_loss - PLATEAU_NATS:
-        return (
-            f"The backbone has barely learned: its held-out masked-LM loss "
-            f"({after_loss:.3f}) is within {PLATEAU_NATS} nats of what word "
-            f"frequencies alone give on the same text ({unigram_loss:.3f}). "
-            "Raise --steps (or --max_seconds) or add more text."
-        )
-    return None
+    if after_loss <= unigram_loss - PLATEAU_NATS:
+        return None
+    where = (
+        f"within {PLATEAU_NATS} nats of" if after_loss <= unigram_loss else "above"
+    )
+    return (
+        f"The backbone has barely learned: its held-out masked-LM loss "
+        f"({after_loss:.3f}) is {where} the loss of word frequencies alone on "
+        f"the same text ({unigram_loss:.3f}). Raise --steps (or --max_seconds) "
+        "or add more text."
+    )
 
 
 def plot_loss_curve(

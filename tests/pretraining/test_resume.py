@@ -20,7 +20,7 @@ from kerasft.pretraining.mlm import PretrainConfig
 from kerasft.tokenizers import TextPreprocessor
 
 
-def _run(run_dir, steps, resume):
+def _run(run_dir, steps, resume, objective="mlm"):
     keras.utils.set_random_seed(0)
     pre = TextPreprocessor(TINY_VOCAB, sequence_length=16)
     backbone = build_backbone(BackboneConfig(
@@ -29,7 +29,8 @@ def _run(run_dir, steps, resume):
     ))
     # The schedule's horizon is the final budget in both runs.
     config = PretrainConfig(steps=steps, batch_size=4, learning_rate=1e-2,
-                            warmup_steps=2, decay_steps=6, checkpoint_every=3)
+                            warmup_steps=2, decay_steps=6, checkpoint_every=3,
+                            objective=objective)
     texts = tf.data.Dataset.from_tensor_slices((POSITIVE + NEGATIVE) * 4)
     metrics = pretrain(backbone, pre, texts, config=config, run_dir=str(run_dir),
                        resume=resume, verbose=0)
@@ -37,13 +38,17 @@ def _run(run_dir, steps, resume):
 
 
 @pytest.mark.large
-def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path):
-    full, full_metrics = _run(tmp_path / "full", 6, resume=False)
-    _, first = _run(tmp_path / "split", 3, resume=False)
-    resumed, second = _run(tmp_path / "split", 6, resume=True)
+@pytest.mark.parametrize("objective", ["mlm", "electra"])
+def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path, objective):
+    full, full_metrics = _run(tmp_path / "full", 6, resume=False, objective=objective)
+    _, first = _run(tmp_path / "split", 3, resume=False, objective=objective)
+    resumed, second = _run(tmp_path / "split", 6, resume=True, objective=objective)
 
     assert (first["steps"], second["resumed_from_step"], second["steps"]) == (3, 3, 6)
     assert full_metrics["steps"] == 6
+    # Real tokens seen continue too (dropout, masks and ELECTRA's samples all
+    # resume, so every step sees the same batch).
+    assert second["tokens_seen"] == full_metrics["tokens_seen"] > first["tokens_seen"] > 0
     for a, b in zip(full.weights, resumed.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     # The per-interval loss curve continues where it stopped.
