@@ -101,6 +101,12 @@ class ExperimentConfig:
         validation_documents: documents held out of each pretraining
             corpus for the held-out MLM loss.
         pretrain_seed: seed of every pretraining.
+        objective: pretraining objective of the small backbones, `"mlm"` or
+            `"electra"` (MiniLM's continued pretraining is always masked-LM:
+            the checkpoint ships no ELECTRA generator).
+        pretrain_mask_rate: masking rate of the small-backbone pretrainings.
+        pretrain_dropout: backbone dropout while pretraining (fine-tuning
+            uses `dropout`).
         continued_steps: MLM steps of MiniLM's continued pretraining.
         continued_batch_size: sequences per continued-pretraining step.
         continued_learning_rate: peak continued-pretraining learning rate.
@@ -140,6 +146,9 @@ class ExperimentConfig:
     checkpoint_every: int = 100
     validation_documents: int = 500
     pretrain_seed: int = 0
+    objective: str = "mlm"
+    pretrain_mask_rate: float = 0.15
+    pretrain_dropout: float = 0.1
     continued_steps: int = 200
     continued_batch_size: int = 32
     continued_learning_rate: float = 5e-5
@@ -308,59 +317,6 @@ def leakage(test_texts: Sequence[str], documents: set[str]) -> float:
     return hits / len(test_texts)
 
 
-def count_pretraining_tokens(
-    run_config, train_config, backbone_dir: str, steps: int
-) -> int:
-    """Real (non-padding) tokens of the first `steps` batches a pretraining saw.
-
-    Replays the pretraining text stream of `run_pretraining` (same held-out
-    split, mixture, seeds and `mlm_dataset` pipeline) and sums the padding
-    masks, special tokens included.
-
-    Args:
-        run_config: the run's `PretrainRunConfig`.
-        train_config: the run's `PretrainConfig`.
-        backbone_dir: the pretrained backbone (for its tokenizer).
-        steps: optimizer steps the run took.
-
-    Example:
-    >>> count_pretraining_tokens(run, train, "runs/p/backbone", 1000)  # doctest: +SKIP
-    """
-    import keras
-
-    from kerasft.backbone import load_backbone
-    from kerasft.data.mixing import mix_corpora, normalize_weights
-    from kerasft.pretraining.mlm import mlm_dataset
-    from kerasft.pretraining.run import resolve_sources
-
-    _, preprocessor = load_backbone(
-        backbone_dir, sequence_length=run_config.sequence_length
-    )
-    sources = resolve_sources(run_config)
-    weights = normalize_weights([s.weight for s in sources], len(sources))
-    # The same global seed as at pretraining time (`_pretrain` sets it), so
-    # the seeded shuffles and the mixture sampling repeat exactly.
-    keras.utils.set_random_seed(train_config.seed)
-    train_sets = []
-    for source, weight in zip(sources, weights):
-        n_val = max(1, round(run_config.validation_documents * weight))
-        train_sets.append(corpus_lib.text_dataset(source).skip(n_val))
-    if len(train_sets) == 1:
-        texts = train_sets[0]
-    else:
-        texts = mix_corpora(train_sets, weights, seed=train_config.seed)
-    keras.utils.set_random_seed(train_config.seed)
-    batches = mlm_dataset(
-        texts, preprocessor, batch_size=train_config.batch_size,
-        mask_rate=train_config.mask_rate, packing=train_config.packing,
-        whole_word=train_config.whole_word_masking, seed=train_config.seed,
-    ).take(steps)
-    total = 0
-    for x, _, _ in batches.as_numpy_iterator():
-        total += int(np.asarray(x["padding_mask"]).astype(bool).sum())
-    return total
-
-
 def _task_corpora(files: dict[str, str], splits: Sequence[str]) -> list[str]:
     """Corpus specs for splits of the task data, weighted by document count.
 
@@ -420,6 +376,8 @@ def pretraining_plan(
         num_heads=config.num_heads,
         hidden_dim=config.hidden_dim,
         intermediate_dim=config.intermediate_dim,
+        dropout=config.pretrain_dropout,
+        finetune_dropout=config.dropout,
         validation_documents=config.validation_documents,
     )
     train_config = PretrainConfig(
@@ -430,6 +388,8 @@ def pretraining_plan(
         checkpoint_every=min(config.checkpoint_every, config.pretrain_steps),
         max_seconds=config.pretrain_max_seconds or None,
         seed=config.pretrain_seed,
+        objective=config.objective,
+        mask_rate=config.pretrain_mask_rate,
     )
     return _Pretraining(run_config, train_config, corpora)
 
@@ -511,6 +471,7 @@ def _pretrain(plan: _Pretraining, run_dir: str, reuse: bool, verbose) -> dict:
     """Run (or reuse) one pretraining; returns its budget and MLM losses."""
     import keras
 
+    from kerasft.pretraining.loop import MLM_ACCURACY_KEY, MLM_LOSS_KEY
     from kerasft.pretraining.run import run_pretraining
 
     spec = json.loads(json.dumps(
@@ -523,13 +484,14 @@ def _pretrain(plan: _Pretraining, run_dir: str, reuse: bool, verbose) -> dict:
         return record["result"]
     _check_held_out(plan)
     start = time.time()
-    # `count_pretraining_tokens` replays the stream under this same seed.
     keras.utils.set_random_seed(plan.train_config.seed)
     metrics = run_pretraining(
         plan.run_config, plan.train_config, run_dir, verbose=verbose
     )
     wall = time.time() - start
     backbone_dir = os.path.join(run_dir, "backbone")
+    loss_key = MLM_LOSS_KEY[metrics["objective"]]
+    accuracy_key = MLM_ACCURACY_KEY[metrics["objective"]]
     steps = int(metrics["steps"])
     result = {
         "backbone": backbone_dir,
@@ -539,13 +501,14 @@ def _pretrain(plan: _Pretraining, run_dir: str, reuse: bool, verbose) -> dict:
         "batch_size": plan.train_config.batch_size,
         "sequence_length": plan.run_config.sequence_length,
         "sequences": steps * plan.train_config.batch_size,
-        "tokens": count_pretraining_tokens(
-            plan.run_config, plan.train_config, backbone_dir, steps
-        ),
+        "tokens": int(metrics["tokens_seen"]),
         "seconds": float(metrics["seconds"]),
         "wall_seconds": round(wall, 2),
-        "mlm_loss_before": metrics.get("validation_before", {}).get("loss"),
-        "mlm_loss_after": metrics.get("validation_after", {}).get("loss"),
+        "objective": metrics["objective"],
+        "mlm_loss_before": metrics.get("validation_before", {}).get(loss_key),
+        "mlm_loss_after": metrics.get("validation_after", {}).get(loss_key),
+        "mlm_accuracy_after": metrics.get("validation_after", {}).get(accuracy_key),
+        "unigram_loss": metrics.get("unigram", {}).get("loss"),
         "vocabulary_size": metrics.get("vocabulary_size"),
         "transductive": bool(metrics.get("transductive_test_text", False)),
     }
@@ -909,14 +872,14 @@ def render_report(results: dict) -> str:
         "test text, so its test score is not comparable with the others.",
         "",
         f"| regime | transductive | pretraining text | steps × batch | tokens "
-        f"| pretrain s | held-out MLM loss | leakage | test {metric} "
-        f"| validation {metric} | fine-tune s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        f"| pretrain s | held-out MLM loss (unigram) | held-out MLM acc | leakage "
+        f"| test {metric} | validation {metric} | fine-tune s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, entry in results["regimes"].items():
         pre = entry["pretraining"]
         if pre is None:
-            budget = tokens = seconds = mlm = "n/a"
+            budget = tokens = seconds = mlm = mlm_acc = "n/a"
             if name == "off_the_shelf":
                 budget = "public checkpoint"
         else:
@@ -928,6 +891,12 @@ def render_report(results: dict) -> str:
                 f"{before:.2f} → {after:.2f}"
                 if before is not None and after is not None else "n/a"
             )
+            if mlm != "n/a" and pre.get("unigram_loss") is not None:
+                mlm += f" ({pre['unigram_loss']:.2f})"
+            if pre.get("objective", "mlm") != "mlm":
+                budget += f" {pre['objective']}"
+            acc = pre.get("mlm_accuracy_after")
+            mlm_acc = "n/a" if acc is None else f"{acc:.3f}"
         leak = "unknown" if entry["leakage"] is None else f"{entry['leakage']:.3f}"
         if entry["leakage_note"] and entry["leakage"] is not None:
             leak += "*"
@@ -935,15 +904,19 @@ def render_report(results: dict) -> str:
         lines.append(
             f"| {name}{mark} | {'yes' if entry['transductive'] else 'no'} "
             f"| {_corpus_label(entry)} | {budget} | {tokens} | {seconds} | {mlm} "
-            f"| {leak} | {_fmt(entry['test'].get(metric))} "
+            f"| {mlm_acc} | {leak} | {_fmt(entry['test'].get(metric))} "
             f"| {_fmt(entry['validation'].get(metric))} "
             f"| {_fmt(entry['finetune_seconds'], 0)} |"
         )
     lines += [
         "",
         "- **tokens**: real (non-padding) tokens in the pretraining batches, "
-        "special tokens included, counted by replaying the pretraining stream. "
-        "**pretrain s**: `fit` wall time of the pretraining on this machine.",
+        "special tokens included, counted by the training loop. "
+        "**pretrain s**: `fit` wall time of the pretraining on this machine. "
+        "**held-out MLM loss**: before → after on held-out documents (15% "
+        "masked; ELECTRA: its generator's), and in brackets the loss of the "
+        "held-out text's own word-piece frequencies (a model that ignores "
+        "context); **acc**: masked-token accuracy after.",
         "- **leakage**: fraction of the test texts that occur verbatim "
         "(whitespace-normalised, exact match) as a document of the regime's "
         "pretraining corpus, held-out documents included. "

@@ -60,7 +60,11 @@ flags.DEFINE_integer("num_layers", 2, "Transformer layers of a new backbone.")
 flags.DEFINE_integer("num_heads", 4, "Attention heads of a new backbone.")
 flags.DEFINE_integer("hidden_dim", 128, "Hidden size of a new backbone.")
 flags.DEFINE_integer("intermediate_dim", 512, "Feed-forward size of a new backbone.")
-flags.DEFINE_float("dropout", 0.1, "Dropout rate of a new backbone.")
+flags.DEFINE_float("dropout", 0.1, "Dropout of a new backbone while pretraining.")
+flags.DEFINE_float(
+    "finetune_dropout", None,
+    "Dropout the saved backbone carries into fine-tuning (default: --dropout).",
+)
 flags.DEFINE_enum(
     "objective", "mlm", ["mlm", "electra"],
     "mlm: masked-LM; electra: replaced-token detection with a small generator "
@@ -119,6 +123,7 @@ def main(argv):
         hidden_dim=FLAGS.hidden_dim,
         intermediate_dim=FLAGS.intermediate_dim,
         dropout=FLAGS.dropout,
+        finetune_dropout=FLAGS.finetune_dropout,
         validation_documents=FLAGS.validation_documents,
     )
     train_config = PretrainConfig(

@@ -59,7 +59,11 @@ class PretrainRunConfig:
             several corpora are mixed.
         sequence_length: tokens per sequence, special tokens included.
         num_layers, num_heads, hidden_dim, intermediate_dim, dropout: size
-            of a new backbone.
+            of a new backbone (`dropout` while pretraining).
+        finetune_dropout: the dropout the saved backbone carries into
+            fine-tuning (None: `dropout`). Pretraining without dropout
+            learns faster on a small budget (Geiping & Goldstein 2022);
+            fine-tuning still wants it.
         validation_documents: documents held out (first ones of each
             corpus, in proportion to the weights) for held-out MLM loss.
     """
@@ -79,6 +83,7 @@ class PretrainRunConfig:
     hidden_dim: int = 128
     intermediate_dim: int = 512
     dropout: float = 0.1
+    finetune_dropout: float | None = None
     validation_documents: int = 500
 
     def __post_init__(self):
@@ -222,10 +227,24 @@ def run_pretraining(
     )
     metrics["transductive_test_text"] = transductive
     metrics["vocabulary_size"] = preprocessor.vocabulary_size
+    if (
+        not config.init_backbone
+        and config.finetune_dropout is not None
+        and config.finetune_dropout != config.dropout
+    ):
+        backbone = _with_dropout(backbone, config.finetune_dropout)
     save_backbone(backbone, preprocessor, os.path.join(run_dir, "backbone"))
     with open(os.path.join(run_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     return metrics
+
+
+def _with_dropout(backbone, dropout: float):
+    """The same backbone (same weights) configured with another dropout."""
+    config = dict(backbone.get_config(), dropout=dropout)
+    rebuilt = type(backbone).from_config(config)
+    rebuilt.set_weights(backbone.get_weights())
+    return rebuilt
 
 
 def _new_tokenizer(config: PretrainRunConfig, texts, run_dir: str, resume: bool):
