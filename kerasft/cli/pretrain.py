@@ -92,6 +92,14 @@ flags.DEFINE_enum(
     "pack: concatenate documents into full rows; pad: one document a row.",
 )
 flags.DEFINE_bool("whole_word_masking", False, "Mask all pieces of a word or none.")
+flags.DEFINE_integer(
+    "short_sequence_length", 0,
+    "Sequence-length warmup: rows of this many tokens (same tokens per step) "
+    "for the first --short_sequence_fraction of the steps; 0: off.",
+)
+flags.DEFINE_float(
+    "short_sequence_fraction", 0.5, "Share of --steps trained on short rows."
+)
 flags.DEFINE_bool("jit_compile", False, "Compile steps with XLA (slower on small CPUs).")
 flags.DEFINE_integer("checkpoint_every", 100, "Steps between checkpoints.")
 flags.DEFINE_integer(
@@ -141,6 +149,8 @@ def main(argv):
         max_seconds=FLAGS.max_seconds or None,
         seed=FLAGS.seed,
         objective=FLAGS.objective,
+        short_sequence_length=FLAGS.short_sequence_length,
+        short_sequence_fraction=FLAGS.short_sequence_fraction,
         rtd_weight=FLAGS.rtd_weight,
         generator_fraction=FLAGS.generator_fraction,
     )

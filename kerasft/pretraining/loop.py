@@ -13,6 +13,7 @@ TensorBoard scalars.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -174,6 +175,7 @@ class _Budget(keras.callbacks.Callback):
         self.steps = steps
         self.seconds = seconds
         self.start = time.time()
+        self.timed_out = False
 
     def on_train_batch_end(self, batch, logs=None):
         if int(self.model.optimizer.iterations.numpy()) >= self.steps:
@@ -183,6 +185,7 @@ class _Budget(keras.callbacks.Callback):
         if self.seconds and time.time() - self.start > self.seconds:
             logging.info("Time budget of %.0fs reached; stopping.", self.seconds)
             self.model.stop_training = True
+            self.timed_out = True
 
 
 def evaluate_pretraining(model: keras.Model, validation: tf.data.Dataset) -> dict:
@@ -199,6 +202,63 @@ def _write_summaries(directory: str, points: dict[int, dict]) -> None:
             for name, value in values.items():
                 tf.summary.scalar(name, value, step=step)
     writer.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """Steps `[start, end)` trained on rows of `sequence_length` tokens."""
+
+    start: int
+    end: int
+    sequence_length: int
+    batch_size: int
+    seed_offset: int
+
+
+def training_phases(config: PretrainConfig, sequence_length: int) -> list[Phase]:
+    """The run's phases: an optional short-row warmup, then full rows.
+
+    Sequence-length warmup (Li et al. 2022; BERT's own 128-then-512):
+    attention over a short row is spread over few tokens, so a small model
+    leaves the unigram plateau (predicting word frequencies, ignoring
+    context) in far fewer steps. Rows of the warmup hold the same number of
+    tokens per step (a proportionally larger batch), and the boundary falls
+    on a checkpoint (a fraction of the planned budget, `schedule_steps`)
+    so a resumed run knows its phase from its step.
+
+    Example:
+    >>> [(p.start, p.end, p.sequence_length, p.batch_size) for p in
+    ...  training_phases(PretrainConfig(steps=1000, batch_size=64,
+    ...      checkpoint_every=100, short_sequence_length=16,
+    ...      short_sequence_fraction=0.5), 64)]
+    [(0, 500, 16, 256), (500, 1000, 64, 64)]
+    """
+    short = config.short_sequence_length
+    boundary = 0
+    if short and short < sequence_length and config.short_sequence_fraction > 0:
+        every = config.checkpoint_every
+        # Of the planned budget (`decay_steps` when a run will be extended),
+        # so a run stopped early and resumed keeps the same boundary.
+        planned = config.schedule_steps
+        boundary = min(
+            config.steps, round(planned * config.short_sequence_fraction / every) * every
+        )
+    phases = []
+    if boundary:
+        phases.append(Phase(0, boundary, short,
+                            config.batch_size * sequence_length // short, 7919))
+    if boundary < config.steps:
+        phases.append(Phase(boundary, config.steps, sequence_length,
+                            config.batch_size, 0))
+    return phases
+
+
+def _with_length(preprocessor, sequence_length: int):
+    """`preprocessor`, or a copy that packs rows of `sequence_length` tokens."""
+    if sequence_length == preprocessor.sequence_length:
+        return preprocessor
+    config = dict(preprocessor.get_config(), sequence_length=sequence_length)
+    return type(preprocessor).from_config(config)
 
 
 def pretrain(
@@ -250,18 +310,13 @@ def pretrain(
         shutil.rmtree(backup_dir)
     with strategy.scope():
         model, counter = make_pretraining_model(backbone, config)
-    initial_step, initial_epoch = 0, 0
+    initial_step = 0
     if state is not None:
         restore_state(model, backup_dir, state)
-        initial_step, initial_epoch = state["step"], state["epoch"]
+        initial_step = state["step"]
         counter.assign(state.get("tokens_seen", 0))
         logging.info("Resuming at step %d of %d.", initial_step, config.steps)
-    train_ds = mlm_dataset(
-        texts, preprocessor, batch_size=config.batch_size,
-        mask_rate=config.mask_rate, packing=config.packing,
-        whole_word=config.whole_word_masking, seed=config.seed,
-        start_batch=initial_step,
-    )
+    phases = training_phases(config, preprocessor.sequence_length)
     metrics: dict = {"objective": config.objective}
     val_ds = None
     if validation_texts is not None:
@@ -287,7 +342,7 @@ def pretrain(
             metrics["validation_before"] = evaluate_pretraining(model, val_ds)
         logging.info("Held-out before: %s (unigram model of the same text: %s)",
                      metrics["validation_before"], metrics["unigram"])
-    remaining = config.steps - initial_step
+    budget = _Budget(config.steps, config.max_seconds)
     callbacks = [
         _Checkpointer(backup_dir, {k: v for k, v in metrics.items()}, counter),
         keras.callbacks.ModelCheckpoint(
@@ -295,22 +350,39 @@ def pretrain(
             save_weights_only=True,
         ),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
-        _Budget(config.steps, config.max_seconds),
+        budget,
     ]
     start = time.time()
     history: dict = {}
-    if remaining > 0:
+    if initial_step >= config.steps:
+        logging.info("Budget of %d steps already reached.", config.steps)
+    for phase in phases:
+        step = int(model.optimizer.iterations.numpy())
+        if step >= phase.end or budget.timed_out:
+            continue
+        if phase.sequence_length != preprocessor.sequence_length:
+            logging.info(
+                "Steps %d-%d: sequence-length warmup, rows of %d tokens, batch %d.",
+                phase.start, phase.end, phase.sequence_length, phase.batch_size)
+        train_ds = mlm_dataset(
+            texts, _with_length(preprocessor, phase.sequence_length),
+            batch_size=phase.batch_size, mask_rate=config.mask_rate,
+            packing=config.packing, whole_word=config.whole_word_masking,
+            seed=config.seed + phase.seed_offset,
+            start_batch=step - phase.start,
+        )
+        epoch = step // config.checkpoint_every
+        budget.steps = phase.end
         fit = model.fit(
             train_ds,
-            initial_epoch=initial_epoch,
-            epochs=initial_epoch + math.ceil(remaining / config.checkpoint_every),
+            initial_epoch=epoch,
+            epochs=math.ceil(phase.end / config.checkpoint_every),
             steps_per_epoch=config.checkpoint_every,
             callbacks=callbacks,
             verbose=verbose,
         )
-        history = fit.history
-    else:
-        logging.info("Budget of %d steps already reached.", config.steps)
+        for key, values in fit.history.items():
+            history.setdefault(key, []).extend(values)
     seconds = time.time() - start
     steps_done = int(model.optimizer.iterations.numpy())
     metrics.update(

@@ -72,6 +72,10 @@ class PretrainConfig:
         rtd_weight: ELECTRA's weight of the replaced-token loss (lambda).
         generator_fraction: ELECTRA's generator width as a fraction of the
             backbone's hidden size.
+        short_sequence_length: rows of this many tokens for the first
+            `short_sequence_fraction` of the steps (sequence-length warmup,
+            see `kerasft.pretraining.loop.training_phases`); 0 turns it off.
+        short_sequence_fraction: the share of `steps` trained on short rows.
 
     Example:
     >>> config = PretrainConfig(steps=1500, batch_size=64, packing="pack")
@@ -95,6 +99,8 @@ class PretrainConfig:
     objective: str = "mlm"
     rtd_weight: float = 50.0
     generator_fraction: float = 0.25
+    short_sequence_length: int = 0
+    short_sequence_fraction: float = 0.5
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES:

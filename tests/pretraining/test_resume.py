@@ -20,7 +20,7 @@ from kerasft.pretraining.mlm import PretrainConfig
 from kerasft.tokenizers import TextPreprocessor
 
 
-def _run(run_dir, steps, resume, objective="mlm"):
+def _run(run_dir, steps, resume, objective="mlm", short=0):
     keras.utils.set_random_seed(0)
     pre = TextPreprocessor(TINY_VOCAB, sequence_length=16)
     backbone = build_backbone(BackboneConfig(
@@ -30,7 +30,8 @@ def _run(run_dir, steps, resume, objective="mlm"):
     # The schedule's horizon is the final budget in both runs.
     config = PretrainConfig(steps=steps, batch_size=4, learning_rate=1e-2,
                             warmup_steps=2, decay_steps=6, checkpoint_every=3,
-                            objective=objective)
+                            objective=objective, short_sequence_length=short,
+                            short_sequence_fraction=0.5)
     texts = tf.data.Dataset.from_tensor_slices((POSITIVE + NEGATIVE) * 4)
     metrics = pretrain(backbone, pre, texts, config=config, run_dir=str(run_dir),
                        resume=resume, verbose=0)
@@ -38,11 +39,13 @@ def _run(run_dir, steps, resume, objective="mlm"):
 
 
 @pytest.mark.large
-@pytest.mark.parametrize("objective", ["mlm", "electra"])
-def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path, objective):
-    full, full_metrics = _run(tmp_path / "full", 6, resume=False, objective=objective)
-    _, first = _run(tmp_path / "split", 3, resume=False, objective=objective)
-    resumed, second = _run(tmp_path / "split", 6, resume=True, objective=objective)
+@pytest.mark.parametrize("objective, short", [("mlm", 0), ("electra", 0), ("mlm", 8)])
+def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path, objective, short):
+    # short=8: steps 1-3 on rows of 8 tokens, 4-6 on full rows; the split run
+    # stops right at the phase boundary and resumes into the second phase.
+    full, full_metrics = _run(tmp_path / "full", 6, False, objective, short)
+    _, first = _run(tmp_path / "split", 3, False, objective, short)
+    resumed, second = _run(tmp_path / "split", 6, True, objective, short)
 
     assert (first["steps"], second["resumed_from_step"], second["steps"]) == (3, 3, 6)
     assert full_metrics["steps"] == 6
@@ -50,7 +53,15 @@ def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path, objectiv
     # resume, so every step sees the same batch).
     assert second["tokens_seen"] == full_metrics["tokens_seen"] > first["tokens_seen"] > 0
     for a, b in zip(full.weights, resumed.weights):
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+        if short:
+            # Across the phase boundary the uninterrupted run re-traces its
+            # train step for the new row length while the resumed one traces
+            # it fresh; oneDNN's kernels then differ in the last bit (seen:
+            # at most 7e-9), so equal to float32 rounding, not bit-exact.
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-7,
+                                       err_msg=a.path)
+        else:
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     # The per-interval loss curve continues where it stopped.
     assert first["train_loss_curve"] + second["train_loss_curve"] == pytest.approx(
         full_metrics["train_loss_curve"], abs=0)
