@@ -6,10 +6,14 @@ The data flow, one module a stage: `data` (readers) -> `tokenizers` ->
 """
 
 import os as _os
+import sys as _sys
 
 # Quiet TF's C++ start-up chatter (CUDA probes, oneDNN notices) unless the
 # user chose a level; it must be set before TensorFlow is first imported.
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The kerasft binaries also drop its error-level notices (e.g. "oneDNN
+# supports DT_INT64 only on ..."): real failures reach them as exceptions.
+_BINARY = _os.path.basename(_sys.argv[0] if _sys.argv else "").startswith("kerasft-")
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if _BINARY else "2")
 
 from kerasft.backbone import BackboneConfig, build_backbone, load_backbone, save_backbone
 from kerasft.head import ClassificationHead, Head, TokenClassificationHead

@@ -105,8 +105,11 @@ class ExperimentConfig:
             `"electra"` (MiniLM's continued pretraining is always masked-LM:
             the checkpoint ships no ELECTRA generator).
         pretrain_mask_rate: masking rate of the small-backbone pretrainings.
-        pretrain_dropout: backbone dropout while pretraining (fine-tuning
-            uses `dropout`).
+        pretrain_dropout: backbone dropout while pretraining (the saved
+            backbone fine-tunes with BERT's 0.1).
+        pretrain_short_sequence_length: sequence-length warmup of the
+            small-backbone pretrainings (rows of this many tokens for the
+            first half of the steps; 0: off).
         continued_steps: MLM steps of MiniLM's continued pretraining.
         continued_batch_size: sequences per continued-pretraining step.
         continued_learning_rate: peak continued-pretraining learning rate.
@@ -140,7 +143,7 @@ class ExperimentConfig:
     sequence_length: int = 64
     pretrain_steps: int = 1000
     pretrain_batch_size: int = 64
-    pretrain_learning_rate: float = 5e-4
+    pretrain_learning_rate: float = 2e-3
     pretrain_warmup_steps: int = 100
     pretrain_max_seconds: float = 0.0
     checkpoint_every: int = 100
@@ -148,7 +151,8 @@ class ExperimentConfig:
     pretrain_seed: int = 0
     objective: str = "mlm"
     pretrain_mask_rate: float = 0.15
-    pretrain_dropout: float = 0.1
+    pretrain_dropout: float = 0.0
+    pretrain_short_sequence_length: int = 16
     continued_steps: int = 200
     continued_batch_size: int = 32
     continued_learning_rate: float = 5e-5
@@ -357,6 +361,8 @@ def pretraining_plan(
             checkpoint_every=min(config.checkpoint_every, config.continued_steps),
             max_seconds=config.pretrain_max_seconds or None,
             seed=config.pretrain_seed,
+            # A public checkpoint already uses context: no short-row warmup.
+            short_sequence_length=0,
         )
         return _Pretraining(run_config, train_config, corpora)
     if regime == "self_train":
@@ -377,7 +383,6 @@ def pretraining_plan(
         hidden_dim=config.hidden_dim,
         intermediate_dim=config.intermediate_dim,
         dropout=config.pretrain_dropout,
-        finetune_dropout=config.dropout,
         validation_documents=config.validation_documents,
     )
     train_config = PretrainConfig(
@@ -390,6 +395,7 @@ def pretraining_plan(
         seed=config.pretrain_seed,
         objective=config.objective,
         mask_rate=config.pretrain_mask_rate,
+        short_sequence_length=config.pretrain_short_sequence_length,
     )
     return _Pretraining(run_config, train_config, corpora)
 

@@ -29,7 +29,7 @@ def keras_verbosity() -> int | str:
 def _quiet_tensorflow() -> None:
     # TF's C++ start-up chatter (CUDA probes, oneDNN notices) hides the
     # messages users need; errors still come through.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # when TF is not loaded yet
 
 
 # Keras notices that are expected in kerasft's use and only confuse users:

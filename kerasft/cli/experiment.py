@@ -49,6 +49,13 @@ HELPS = {
     "checkpoint_every": "MLM steps between checkpoints.",
     "validation_documents": "Documents held out of each corpus for MLM loss.",
     "pretrain_seed": "Seed of every pretraining.",
+    "objective": "Pretraining objective of the small backbones: mlm or electra.",
+    "pretrain_mask_rate": "Masking rate of the small-backbone pretrainings.",
+    "pretrain_dropout": "Backbone dropout while pretraining (fine-tuning uses 0.1).",
+    "pretrain_short_sequence_length": (
+        "Sequence-length warmup: rows of this many tokens for the first half "
+        "of each small-backbone pretraining (0: off)."
+    ),
     "continued_steps": "MLM steps of MiniLM's continued pretraining.",
     "continued_batch_size": "Sequences per continued-pretraining step.",
     "continued_learning_rate": "Peak continued-pretraining learning rate.",

@@ -60,10 +60,10 @@ flags.DEFINE_integer("num_layers", 2, "Transformer layers of a new backbone.")
 flags.DEFINE_integer("num_heads", 4, "Attention heads of a new backbone.")
 flags.DEFINE_integer("hidden_dim", 128, "Hidden size of a new backbone.")
 flags.DEFINE_integer("intermediate_dim", 512, "Feed-forward size of a new backbone.")
-flags.DEFINE_float("dropout", 0.1, "Dropout of a new backbone while pretraining.")
+flags.DEFINE_float("dropout", 0.0, "Dropout of a new backbone while pretraining.")
 flags.DEFINE_float(
-    "finetune_dropout", None,
-    "Dropout the saved backbone carries into fine-tuning (default: --dropout).",
+    "finetune_dropout", 0.1,
+    "Dropout the saved backbone carries into fine-tuning.",
 )
 flags.DEFINE_enum(
     "objective", "mlm", ["mlm", "electra"],
@@ -78,7 +78,7 @@ flags.DEFINE_float(
 flags.DEFINE_integer("steps", 1000, "Optimizer steps (the budget).")
 flags.DEFINE_float("max_seconds", 0, "Optional wall-clock budget (0: none).")
 flags.DEFINE_integer("batch_size", 64, "Sequences per step.")
-flags.DEFINE_float("learning_rate", 5e-4, "Peak learning rate.")
+flags.DEFINE_float("learning_rate", 2e-3, "Peak learning rate.")
 flags.DEFINE_integer("warmup_steps", 100, "Linear warmup steps.")
 flags.DEFINE_integer(
     "decay_steps", 0,
@@ -93,7 +93,7 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_bool("whole_word_masking", False, "Mask all pieces of a word or none.")
 flags.DEFINE_integer(
-    "short_sequence_length", 0,
+    "short_sequence_length", 16,
     "Sequence-length warmup: rows of this many tokens (same tokens per step) "
     "for the first --short_sequence_fraction of the steps; 0: off.",
 )

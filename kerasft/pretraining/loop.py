@@ -14,6 +14,7 @@ TensorBoard scalars.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import math
 import os
@@ -383,6 +384,10 @@ def pretrain(
         )
         for key, values in fit.history.items():
             history.setdefault(key, []).extend(values)
+        # The finished phase's iterator sits in a reference cycle; collected
+        # now, its prefetch threads stop instead of running to process exit.
+        del fit, train_ds
+        gc.collect()
     seconds = time.time() - start
     steps_done = int(model.optimizer.iterations.numpy())
     metrics.update(

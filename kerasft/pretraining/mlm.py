@@ -75,6 +75,8 @@ class PretrainConfig:
         short_sequence_length: rows of this many tokens for the first
             `short_sequence_fraction` of the steps (sequence-length warmup,
             see `kerasft.pretraining.loop.training_phases`); 0 turns it off.
+            On by default: without it the demo backbone stayed at word
+            frequencies (held-out accuracy 0.12) for its whole budget.
         short_sequence_fraction: the share of `steps` trained on short rows.
 
     Example:
@@ -83,7 +85,7 @@ class PretrainConfig:
 
     steps: int = 1000
     batch_size: int = 64
-    learning_rate: float = 5e-4
+    learning_rate: float = 2e-3
     warmup_steps: int = 100
     weight_decay: float = 0.01
     global_clipnorm: float = 1.0
@@ -99,7 +101,7 @@ class PretrainConfig:
     objective: str = "mlm"
     rtd_weight: float = 50.0
     generator_fraction: float = 0.25
-    short_sequence_length: int = 0
+    short_sequence_length: int = 16
     short_sequence_fraction: float = 0.5
 
     def __post_init__(self):

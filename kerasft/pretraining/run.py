@@ -61,7 +61,7 @@ class PretrainRunConfig:
         num_layers, num_heads, hidden_dim, intermediate_dim, dropout: size
             of a new backbone (`dropout` while pretraining).
         finetune_dropout: the dropout the saved backbone carries into
-            fine-tuning (None: `dropout`). Pretraining without dropout
+            fine-tuning (None: `dropout`; a continued checkpoint keeps its own). Pretraining without dropout
             learns faster on a small budget (Geiping & Goldstein 2022);
             fine-tuning still wants it.
         validation_documents: documents held out (first ones of each
@@ -82,8 +82,8 @@ class PretrainRunConfig:
     num_heads: int = 4
     hidden_dim: int = 128
     intermediate_dim: int = 512
-    dropout: float = 0.1
-    finetune_dropout: float | None = None
+    dropout: float = 0.0
+    finetune_dropout: float | None = 0.1
     validation_documents: int = 500
 
     def __post_init__(self):
