@@ -168,7 +168,7 @@ def main(argv):
         loss, accuracy = MLM_LOSS_KEY[FLAGS.objective], MLM_ACCURACY_KEY[FLAGS.objective]
         before, after = metrics["validation_before"], metrics["validation_after"]
         line += (
-            f"; held-out masked-LM loss {before[loss]:.3f} -> {after[loss]:.3f} "
+            f"; held-out MLM loss {before[loss]:.3f} -> {after[loss]:.3f} "
             f"(unigram {metrics['unigram']['loss']:.3f}), accuracy "
             f"{before[accuracy]:.3f} -> {after[accuracy]:.3f}"
         )
