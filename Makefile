@@ -7,6 +7,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kerasft-installed
+export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: demo test bench install imbalance
 
