@@ -104,8 +104,11 @@ def train_wordpiece_vocabulary(
         show_progress=False,
     )
     tokenizer.train_from_iterator(iterate(), trainer=trainer)
-    by_id = tokenizer.get_vocab()
-    vocab = sorted(by_id, key=by_id.get)
+    # `tokenizers` orders its alphabet by a per-process random hash, so the
+    # same text gave the same pieces under different ids from run to run;
+    # sorted, a seeded run is reproducible (WordPiece matching ignores ids).
+    learned = set(tokenizer.get_vocab()) - set(reserved_tokens)
+    vocab = list(reserved_tokens) + sorted(learned)
     logging.info(
         "Trained a WordPiece vocabulary of %d pieces (%d asked for) in %.1fs.",
         len(vocab), vocabulary_size, time.time() - start,
