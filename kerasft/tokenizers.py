@@ -89,25 +89,33 @@ def train_wordpiece_vocabulary(
 
     lines = texts.batch(1024).map(words_of, num_parallel_calls=tf.data.AUTOTUNE)
 
+    # Every character after a word's first is renamed to a private-use code
+    # point of its own, and plain BPE learns the merges: `tokenizers`'
+    # WordPiece trainer gives `##` pieces ids in its per-process hash order,
+    # which broke ties between equally frequent merges differently from run
+    # to run (the same text learned different pieces).
+    code_points = _PrivateCodePoints()
+
     def iterate():
         for batch in lines.as_numpy_iterator():
-            yield [line.decode("utf-8", errors="replace") for line in batch]
+            yield [
+                " ".join(code_points.encode(word) for word in line.split())
+                for line in (row.decode("utf-8", errors="replace") for row in batch)
+            ]
 
     start = time.time()
-    tokenizer = Tokenizer(models.WordPiece(unk_token=UNK))
+    tokenizer = Tokenizer(models.BPE(unk_token=UNK))
     tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    trainer = trainers.WordPieceTrainer(
+    trainer = trainers.BpeTrainer(
         vocab_size=vocabulary_size,
         min_frequency=min_frequency,
         special_tokens=list(reserved_tokens),
-        continuing_subword_prefix="##",
         show_progress=False,
     )
     tokenizer.train_from_iterator(iterate(), trainer=trainer)
-    # `tokenizers` orders its alphabet by a per-process random hash, so the
-    # same text gave the same pieces under different ids from run to run;
-    # sorted, a seeded run is reproducible (WordPiece matching ignores ids).
-    learned = set(tokenizer.get_vocab()) - set(reserved_tokens)
+    # Sorted after the reserved tokens: WordPiece matching ignores ids.
+    learned = {code_points.decode(piece) for piece in tokenizer.get_vocab()}
+    learned -= set(reserved_tokens)
     vocab = list(reserved_tokens) + sorted(learned)
     logging.info(
         "Trained a WordPiece vocabulary of %d pieces (%d asked for) in %.1fs.",
@@ -120,6 +128,49 @@ def train_wordpiece_vocabulary(
             len(vocab), vocabulary_size, min_frequency,
         )
     return vocab
+
+
+class _PrivateCodePoints:
+    """Renames word-internal characters so plain BPE learns `##` pieces."""
+
+    _FIRST = 0xF0000  # Supplementary Private Use Area-A, then -B.
+
+    def __init__(self):
+        # `str.translate` calls `__missing__`, so unseen characters get the
+        # next free code point in first-seen order (the text's order, which
+        # is deterministic).
+        self.initial = _Allocator(self, continuation=False)
+        self.continuation = _Allocator(self, continuation=True)
+        self.original: dict[str, tuple[str, bool]] = {}
+
+    def allocate(self, char: str, continuation: bool) -> str:
+        code = chr(self._FIRST + len(self.original))
+        self.original[code] = (char, continuation)
+        return code
+
+    def encode(self, word: str) -> str:
+        return word[:1].translate(self.initial) + word[1:].translate(self.continuation)
+
+    def decode(self, piece: str) -> str:
+        chars = [self.original.get(c, (c, False)) for c in piece]
+        text = "".join(char for char, _ in chars)
+        return "##" + text if chars and chars[0][1] else text
+
+
+class _Allocator(dict):
+    def __init__(self, owner: _PrivateCodePoints, continuation: bool):
+        super().__init__()
+        self.owner, self.is_continuation = owner, continuation
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        # Word-initial characters keep their code point unless it is one
+        # of the private code points handed out here.
+        if not self.is_continuation and code < _PrivateCodePoints._FIRST:
+            self[code] = char
+        else:
+            self[code] = self.owner.allocate(char, self.is_continuation)
+        return self[code]
 
 
 def load_vocabulary(path: str | os.PathLike) -> list[str]:
