@@ -21,12 +21,12 @@ from absl import logging
 
 from kerasft import token_alignment
 from kerasft.data.jsonl import LabelledText, read_labelled_jsonl
-from kerasft.evaluation.classification import (
+from kerasft.metrics.classification import (
     classification_report,
     format_report,
     plot_confusion_matrix,
 )
-from kerasft.evaluation.entity_metrics import EntityMetrics, conlleval, format_table
+from kerasft.metrics.entity_metrics import EntityMetrics, conlleval, format_table
 from kerasft.tokenizers import TextPreprocessor
 
 

@@ -143,9 +143,9 @@ def load_model(path: str, *, compile: bool = True) -> TaskModel:
     """
     # Importing these registers kerasft's schedules, losses and optimizers,
     # which a compiled model's saved config refers to.
-    import kerasft.finetuning.layerwise  # noqa: F401
-    import kerasft.finetuning.losses  # noqa: F401
-    import kerasft.finetuning.schedules  # noqa: F401
+    import kerasft.optim.layerwise  # noqa: F401
+    import kerasft.optim.losses  # noqa: F401
+    import kerasft.optim.schedules  # noqa: F401
 
     load_all_heads()
     if not os.path.isfile(path):

@@ -256,7 +256,7 @@ def check_reports(model: TaskModel, examples: Sequence, directory: str | os.Path
     Example:
     >>> report = check_reports(model, examples, tmp_path)  # doctest: +SKIP
     """
-    from kerasft.finetuning.trainer import predict_split
+    from kerasft.evaluation.predict import predict_split
 
     target = model.head(head or model.heads[0].name)
     targets, logits = predict_split(model, target.name, examples)

@@ -176,7 +176,7 @@ def test_decode_spans_follows_conlleval_chunking():
 
 
 def test_decode_spans_agrees_with_conlleval_on_random_tags():
-    from kerasft.evaluation.entity_metrics import conlleval
+    from kerasft.metrics.entity_metrics import conlleval
 
     rng = np.random.default_rng(0)
     rows = [list(rng.choice(LABELS, size=rng.integers(1, 9))) for _ in range(200)]
@@ -267,7 +267,7 @@ def trained_tiny_ner_model():
 
 @pytest.mark.large
 def test_tiny_model_learns_entities(trained_tiny_ner_model):
-    from kerasft.finetuning.trainer import evaluate_model
+    from kerasft.evaluation.predict import evaluate_model
 
     model, sentences = trained_tiny_ner_model
     report = evaluate_model(model, "ner", sentences)
@@ -281,7 +281,7 @@ def test_tiny_model_learns_entities(trained_tiny_ner_model):
 
 @pytest.mark.large
 def test_evaluate_and_report_file(trained_tiny_ner_model, tmp_path):
-    from kerasft.finetuning.trainer import evaluate_model
+    from kerasft.evaluation.predict import evaluate_model
 
     model, sentences = trained_tiny_ner_model
     report = evaluate_model(model, "ner", sentences, batch_size=5)

@@ -1,1 +1,1 @@
-"""Evaluation metrics that match the reference scripts of each task."""
+"""Prediction and evaluation of trained task models on labelled files."""

@@ -66,7 +66,7 @@ def evaluate_file(
     >>> report["accuracy"]  # doctest: +SKIP
     0.77
     """
-    from kerasft.finetuning.trainer import evaluate_model
+    from kerasft.evaluation.predict import evaluate_model
 
     head = model.head(head_name)
     if not os.path.isfile(path):

@@ -1,1 +1,1 @@
-"""Fine-tuning strategies: schedules, losses, freezing, layer-wise rates, optimizers."""
+"""Fine-tuning: the trainer and its strategies (freezing, multi-task, auxiliary MLM)."""

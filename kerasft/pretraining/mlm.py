@@ -24,7 +24,7 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-from kerasft.finetuning.schedules import WarmupLinearDecay
+from kerasft.optim.schedules import WarmupLinearDecay
 from kerasft.pretraining.masking import masked_lm_example
 from kerasft.pretraining.packing import pack_dataset
 

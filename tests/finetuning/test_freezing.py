@@ -11,8 +11,8 @@ from kerasft.finetuning.freezing import linear_probe_fit
 from kerasft.finetuning.freezing import two_stage_fit
 from kerasft.finetuning.freezing import unfreeze_backbone
 from kerasft.finetuning.freezing import unfreezing_blocks
-from kerasft.finetuning.losses import WeightedSparseCategoricalCrossentropy
-from kerasft.finetuning.losses import class_weights
+from kerasft.optim.losses import WeightedSparseCategoricalCrossentropy
+from kerasft.optim.losses import class_weights
 
 NUM_LAYERS = 3
 SEQ_LEN = 16

@@ -7,7 +7,7 @@ import tensorflow as tf
 import heads.ner  # noqa: F401  (registers "ner" even without the entry point)
 import kerasft
 from conftest import NER_DIR, minilm_dir
-from kerasft.evaluation.entity_metrics import conlleval
+from kerasft.metrics.entity_metrics import conlleval
 
 
 @pytest.fixture(scope="module")

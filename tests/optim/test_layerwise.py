@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasft.finetuning.layerwise import LayerwiseAdamW
-from kerasft.finetuning.layerwise import LayerwiseSGD
-from kerasft.finetuning.layerwise import layerwise_lr_multipliers
-from kerasft.finetuning.layerwise import lr_multiplier_for
-from kerasft.finetuning.schedules import SlantedTriangular
+from kerasft.optim.layerwise import LayerwiseAdamW
+from kerasft.optim.layerwise import LayerwiseSGD
+from kerasft.optim.layerwise import layerwise_lr_multipliers
+from kerasft.optim.layerwise import lr_multiplier_for
+from kerasft.optim.schedules import SlantedTriangular
 
 NUM_LAYERS = 3
 DECAY = 0.5

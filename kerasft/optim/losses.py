@@ -174,7 +174,7 @@ class WeightedSparseCategoricalCrossentropy(keras.losses.Loss):
 
     Args:
         class_weights: per-class weights, indexed by class id (e.g. from
-            `kerasft.finetuning.losses.class_weights`).
+            `kerasft.optim.losses.class_weights`).
         from_logits: whether `y_pred` are logits (default) or probabilities.
         reduction: a Keras loss reduction.
         name: the loss name.

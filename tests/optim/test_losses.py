@@ -2,9 +2,9 @@ import keras
 import numpy as np
 import pytest
 
-from kerasft.finetuning.losses import SparseFocalLoss
-from kerasft.finetuning.losses import WeightedSparseCategoricalCrossentropy
-from kerasft.finetuning.losses import class_weights
+from kerasft.optim.losses import SparseFocalLoss
+from kerasft.optim.losses import WeightedSparseCategoricalCrossentropy
+from kerasft.optim.losses import class_weights
 
 
 def _np(x):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from kerasft.finetuning import layerwise
-from kerasft.finetuning import schedules
+from kerasft.optim import layerwise
+from kerasft.optim import schedules
 
 SCHEDULES = ("linear", "cosine", "slanted_triangular", "constant")
 OPTIMIZERS = ("adamw", "adam", "sgd")

@@ -3,12 +3,12 @@ import keras_hub
 import numpy as np
 import pytest
 
-from kerasft.finetuning import schedules
-from kerasft.finetuning.layerwise import LayerwiseAdam
-from kerasft.finetuning.layerwise import LayerwiseAdamW
-from kerasft.finetuning.layerwise import LayerwiseSGD
-from kerasft.finetuning.optimizers import make_optimizer
-from kerasft.finetuning.optimizers import make_schedule
+from kerasft.optim import schedules
+from kerasft.optim.layerwise import LayerwiseAdam
+from kerasft.optim.layerwise import LayerwiseAdamW
+from kerasft.optim.layerwise import LayerwiseSGD
+from kerasft.optim.optimizers import make_optimizer
+from kerasft.optim.optimizers import make_schedule
 
 NUM_LAYERS = 3
 SEQ_LEN = 16

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from kerasft.finetuning.schedules import SlantedTriangular
-from kerasft.finetuning.schedules import WarmupConstant
-from kerasft.finetuning.schedules import WarmupCosineDecay
-from kerasft.finetuning.schedules import WarmupLinearDecay
+from kerasft.optim.schedules import SlantedTriangular
+from kerasft.optim.schedules import WarmupConstant
+from kerasft.optim.schedules import WarmupCosineDecay
+from kerasft.optim.schedules import WarmupLinearDecay
 
 
 def _value(schedule, step):

@@ -1,4 +1,4 @@
-"""Tests for kerasft/evaluation/entity_metrics.py."""
+"""Tests for kerasft/metrics/entity_metrics.py."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import pytest
 
 from kerasft.data.conll import read_conll
 from kerasft.data.tag_schemes import convert_tags
-from kerasft.evaluation.entity_metrics import (
+from kerasft.metrics.entity_metrics import (
     EntityF1Accumulator,
     EntityMetrics,
     conlleval,
