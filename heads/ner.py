@@ -21,6 +21,30 @@ class NerHead(kerasft.TokenClassificationHead):
     >>> head = NerHead(labels=["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
     """
 
+    example_data = ("tiny.conll", """\
+-DOCSTART- -X- -X- O
+
+EU NNP B-NP B-ORG
+rejects VBZ B-VP O
+German JJ B-NP B-MISC
+call NN I-NP O
+. . O O
+
+Peter NNP B-NP B-PER
+Blackburn NNP I-NP I-PER
+
+the DT B-NP O
+film NN I-NP O
+was VBD B-VP O
+shot VBN I-VP O
+in IN B-PP O
+Paris NNP B-NP B-LOC
+. . O O
+
+BRUSSELS NNP B-NP B-LOC
+1996-08-22 CD I-NP O
+""")
+
     @classmethod
     def read_examples(cls, path, **kwargs) -> list[Sentence]:
         """Read a CoNLL file; tags converted to IOB2 (see `read_conll`).

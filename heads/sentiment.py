@@ -15,3 +15,14 @@ class SentimentHead(kerasft.ClassificationHead):
     Example:
     >>> head = SentimentHead(labels=["negative", "positive"])
     """
+
+    example_data = ("tiny.jsonl", """\
+{"text": "the film is good", "label": "positive"}
+{"text": "a great movie", "label": "positive"}
+{"text": "wonderful acting and story", "label": "positive"}
+{"text": "loved this movie", "label": "positive"}
+{"text": "the film is bad", "label": "negative"}
+{"text": "an awful movie", "label": "negative"}
+{"text": "dull acting and boring story", "label": "negative"}
+{"text": "hated this movie", "label": "negative"}
+""")

@@ -8,12 +8,12 @@ any data and a class should own one data format:
 - `style_multilabel`: any number of style attributes per text, JSONL
   `{"text": ..., "labels": ["archaic", "verse"]}`; an independent sigmoid per
   attribute with a threshold per attribute tuned on validation (see
-  `kerasft.multilabel.MultiLabelClassificationHead`).
+  `kerasft.head.MultiLabelClassificationHead`).
 """
 
 import kerasft
 from kerasft.data.jsonl import read_labelled_jsonl
-from kerasft.multilabel import MultiLabelClassificationHead
+from kerasft.head import MultiLabelClassificationHead
 
 
 @kerasft.register_head("style")
@@ -23,6 +23,17 @@ class StyleHead(kerasft.ClassificationHead):
     Example:
     >>> head = StyleHead(labels=["modern", "shakespeare"], pooling="mean")
     """
+
+    example_data = ("tiny.jsonl", """\
+{"text": "thou art a villain .", "label": "shakespeare"}
+{"text": "what say'st thou ?", "label": "shakespeare"}
+{"text": "wherefore art thou here ?", "label": "shakespeare"}
+{"text": "get thee gone !", "label": "shakespeare"}
+{"text": "you are a villain .", "label": "modern"}
+{"text": "what do you say ?", "label": "modern"}
+{"text": "why are you here ?", "label": "modern"}
+{"text": "go away !", "label": "modern"}
+""")
 
     @classmethod
     def read_examples(cls, path, **kwargs):
@@ -44,3 +55,14 @@ class MultiLabelStyleHead(MultiLabelClassificationHead):
     Example:
     >>> head = MultiLabelStyleHead(labels=["archaic", "verse"], pooling="mean")
     """
+
+    example_data = ("tiny.jsonl", """\
+{"text": "thou art a villain .", "labels": ["archaic"]}
+{"text": "what say'st thou ?", "labels": ["archaic", "question"]}
+{"text": "wherefore art thou here ?", "labels": ["archaic", "question"]}
+{"text": "get thee gone !", "labels": ["archaic"]}
+{"text": "you are a villain .", "labels": []}
+{"text": "what do you say ?", "labels": ["question"]}
+{"text": "why are you here ?", "labels": ["question"]}
+{"text": "go away !", "labels": []}
+""")

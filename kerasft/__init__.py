@@ -16,8 +16,12 @@ _BINARY = _os.path.basename(_sys.argv[0] if _sys.argv else "").startswith("keras
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if _BINARY else "2")
 
 from kerasft.backbone import BackboneConfig, build_backbone, load_backbone, save_backbone
-from kerasft.head import ClassificationHead, Head, TokenClassificationHead
-from kerasft.multilabel import MultiLabelClassificationHead
+from kerasft.head import (
+    ClassificationHead,
+    Head,
+    MultiLabelClassificationHead,
+    TokenClassificationHead,
+)
 from kerasft.registry import available_heads, get_head, register_head
 from kerasft.task import TaskModel, load_model
 from kerasft.tokenizers import TextPreprocessor, train_wordpiece_vocabulary

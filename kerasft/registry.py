@@ -1,4 +1,4 @@
-"""The head registry: in-tree decorator plus the `kerasft.heads` entry points.
+"""The head registry: the decorator, the in-tree `heads/` package, and entry points.
 
 A head is one module with one decorator:
 
@@ -8,20 +8,24 @@ class SentimentHead(kerasft.ClassificationHead):
     ...
 ```
 
-Installed packages add heads without touching kerasft by declaring an entry
-point in the group `kerasft.heads` (`name = package.module` or
-`name = package.module:Class`); entry points are imported only when a head
-is looked up, so unused plugins cost nothing.
+A new file in the in-tree `heads` package is found as it is: no entry point,
+no reinstall (its modules are a few lines each, imported when a head is
+looked up). Installed packages add heads without touching kerasft by
+declaring an entry point in the group `kerasft.heads` (`name =
+package.module` or `name = package.module:Class`); entry points are imported
+only when a head is looked up, so unused plugins cost nothing.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from importlib import metadata
 
 import keras
 
 ENTRY_POINT_GROUP = "kerasft.heads"
+IN_TREE_PACKAGE = "heads"
 _HEADS: dict[str, type] = {}
 
 
@@ -83,13 +87,33 @@ def _load_entry_point(ep: metadata.EntryPoint) -> None:
         ) from e
 
 
+def in_tree_head_modules() -> list[str]:
+    """The modules of the in-tree `heads` package (each registers its heads)."""
+    try:
+        package = importlib.import_module(IN_TREE_PACKAGE)
+    except ImportError:  # kerasft installed without its `heads` package
+        return []
+    return sorted(
+        f"{IN_TREE_PACKAGE}.{m.name}"
+        for m in pkgutil.iter_modules(package.__path__)
+        if not m.name.startswith("_")
+    )
+
+
+def _load_in_tree_heads() -> None:
+    for module in in_tree_head_modules():
+        importlib.import_module(module)
+
+
 def available_heads() -> list[str]:
-    """Names of every registered or installed head."""
+    """Names of every registered, in-tree or installed head."""
+    _load_in_tree_heads()
     return sorted(set(_HEADS) | set(_entry_points()))
 
 
 def load_all_heads() -> None:
-    """Import every installed head (needed before loading a saved model)."""
+    """Import every in-tree and installed head (needed before loading a saved model)."""
+    _load_in_tree_heads()
     for name, ep in _entry_points().items():
         if name not in _HEADS:
             _load_entry_point(ep)
@@ -102,6 +126,8 @@ def get_head(name: str) -> type:
         name: a head name such as `"sentiment"`.
     """
     if name not in _HEADS:
+        _load_in_tree_heads()
+    if name not in _HEADS:
         ep = _entry_points().get(name)
         if ep is not None:
             _load_entry_point(ep)
@@ -109,8 +135,9 @@ def get_head(name: str) -> type:
         raise ValueError(
             f"Unknown head {name!r}. Registered heads: "
             f"{', '.join(available_heads()) or '(none)'}. To add one, decorate "
-            "a head class with `@kerasft.register_head(NAME)` in a module you "
-            f"import, or declare an entry point in the group "
+            "a head class with `@kerasft.register_head(NAME)` in a new file of "
+            f"the in-tree `{IN_TREE_PACKAGE}/` package or a module you import, "
+            "or declare an entry point in the group "
             f"{ENTRY_POINT_GROUP!r} of an installed package."
         )
     return _HEADS[name]

@@ -203,8 +203,9 @@ def check_one_step_lowers_loss(
     *,
     head: str | None = None,
     learning_rate: float = 1e-3,
+    max_steps: int = 3,
 ) -> tuple[float, float]:
-    """One optimizer step on a small batch lowers that batch's loss.
+    """Optimizer steps on a small batch lower that batch's loss (one usually does).
 
     Compiles `model` (Adam, the heads' default losses, eager: tracing a
     train step would cost more than the step), so pass a model you do not
@@ -215,6 +216,7 @@ def check_one_step_lowers_loss(
         examples: the batch, in the head's example format.
         head: the head to train; defaults to the first.
         learning_rate: Adam's step size.
+        max_steps: steps allowed before the loss must be lower.
 
     Returns:
         `(loss_before, loss_after)`.
@@ -230,12 +232,17 @@ def check_one_step_lowers_loss(
     )
     batch = _batch(model, target, examples)
     before = float(model.test_on_batch(*batch, return_dict=True)["loss"])
-    model.train_on_batch(*batch)
-    after = float(model.test_on_batch(*batch, return_dict=True)["loss"])
-    if not after < before:
+    # A step is taken with dropout on and measured with it off, so near a
+    # flat start one step can go up by noise; a few must go down.
+    for _ in range(max_steps):
+        model.train_on_batch(*batch)
+        after = float(model.test_on_batch(*batch, return_dict=True)["loss"])
+        if after < before:
+            break
+    else:
         raise AssertionError(
-            f"{target.name}: one optimizer step did not lower the batch loss "
-            f"({before:.6f} -> {after:.6f}). Check that `call` uses the "
+            f"{target.name}: {max_steps} optimizer steps did not lower the batch "
+            f"loss ({before:.6f} -> {after:.6f}). Check that `call` uses the "
             "backbone feature, `loss` matches the logits, and `encode` the targets."
         )
     return before, after

@@ -43,10 +43,7 @@ def main(argv):
         batch_size=FLAGS.batch_size,
     )
     for name, report in metrics["heads"].items():
-        summary = ", ".join(
-            f"{k} {report[k]:.4f}" for k in ("accuracy", "macro_f1", "f1") if k in report
-        )
-        print(f"{name}: {summary}")
+        print(f"{name}: {report['summary']}")
     print(f"Reports: {FLAGS.output_dir}")
 
 

@@ -23,6 +23,7 @@ from absl import flags
 
 from kerasft.cli import app
 from kerasft.finetuning.trainer import FinetuneConfig
+from kerasft.registry import get_head
 
 HELPS = {
     "head": "Registered head name (see --list_heads).",
@@ -94,9 +95,7 @@ def main(argv):
     metrics = finetune(config, FLAGS.output_dir, verbose=app.keras_verbosity())
     split = "test" if "test" in metrics else "validation"
     report = metrics[split]
-    summary = ", ".join(
-        f"{k} {report[k]:.4f}" for k in ("accuracy", "macro_f1", "f1") if k in report
-    )
+    summary = get_head(metrics["head"]).summarize(report)
     print(f"{metrics['head']} {split}: {summary}. Run: {FLAGS.output_dir}")
 
 

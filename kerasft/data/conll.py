@@ -6,8 +6,10 @@ import dataclasses
 import os
 import re
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from kerasft.data import tag_schemes
+from kerasft.data.lines import Line, read_lines
 
 _COLUMN_SEPARATOR = re.compile(r"[ \t]+")
 _DOCSTART = "-DOCSTART-"
@@ -53,54 +55,99 @@ def _check_path(path) -> str:
     return path
 
 
+class TokenLine(NamedTuple):
+    """One line of a CoNLL sentence: the line and its columns.
+
+    Args:
+        line: the line, with its number and, if not UTF-8, its `error`.
+        columns: the fields split on spaces and tabs (token first, tag
+            last); `None` when the line is not valid UTF-8.
+
+    Example:
+
+    >>> first = next(iter_sentence_lines("train.conll"))[0]  # doctest: +SKIP
+    >>> first.line.number, first.columns  # doctest: +SKIP
+    (3, ['EU', 'NNP', 'B-NP', 'B-ORG'])
+    """
+
+    line: Line
+    columns: list[str] | None
+
+
+def _strip(text: str) -> str:
+    return text.rstrip("\r\n").strip(" \t")
+
+
+def iter_sentence_lines(path: str | os.PathLike) -> Iterator[list[TokenLine]]:
+    """Streams the sentences of a CoNLL file as their lines, unchecked.
+
+    This is the one place that splits CoNLL text into sentences: an empty
+    line or a `-DOCSTART-` line ends a sentence, and so does the end of the
+    file. Nothing is validated, so that callers choose: `read_conll` stops
+    at the first bad line, the pretraining corpus counts and skips it. An
+    undecodable line belongs to the sentence it stands in.
+
+    Args:
+        path: the CoNLL file.
+
+    Example:
+
+    >>> for sentence in iter_sentence_lines("train.conll"):  # doctest: +SKIP
+    ...     print(sentence[0].line.number, [c[0] for _, c in sentence])
+    """
+    sentence = []
+    for line in read_lines(path):
+        columns = None
+        if line.text is not None:
+            text = _strip(line.text)
+            columns = _COLUMN_SEPARATOR.split(text) if text else []
+        # An empty line ends a sentence; so does a document marker.
+        if columns is not None and (not columns or columns[0] == _DOCSTART):
+            if sentence:
+                yield sentence
+                sentence = []
+            continue
+        sentence.append(TokenLine(line, columns))
+    if sentence:
+        yield sentence
+
+
 def _sentences(path: str) -> Iterator[tuple[tuple[str, ...], tuple[str, ...], int]]:
-    tokens, tags, first_line = [], [], 0
     expected_columns, expected_from = None, 0
     count = 0
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
+    for sentence in iter_sentence_lines(path):
+        for line, columns in sentence:
+            lineno = line.number
+            if line.error is not None:
+                e = line.error
                 raise ValueError(
                     f"{path}, line {lineno}: not valid UTF-8 ({e.reason} at byte "
-                    f"{e.start} of the line). Received: line={raw!r:.120}. "
+                    f"{e.start} of the line). Received: line={line.raw!r:.120}. "
                     "Expected UTF-8 text; re-encode the file, e.g. with "
                     "`iconv -f latin1 -t utf-8`."
-                ) from None
-            if lineno == 1:
-                text = text.removeprefix("\ufeff")
-            text = text.rstrip("\r\n").strip(" \t")
-            columns = _COLUMN_SEPARATOR.split(text) if text else []
-            # An empty line ends a sentence; so does a document marker.
-            if not columns or columns[0] == _DOCSTART:
-                if tokens:
-                    count += 1
-                    yield tuple(tokens), tuple(tags), first_line
-                    tokens, tags = [], []
-                continue
+                )
             if expected_columns is None:
                 if len(columns) < 2:
                     raise ValueError(
                         f"{path}, line {lineno}: too few columns. Received: "
-                        f"line={text!r} (1 column). Expected at least 2 columns "
-                        "separated by spaces or tabs: the token first, the tag last."
+                        f"line={_strip(line.text)!r} (1 column). Expected at least "
+                        "2 columns separated by spaces or tabs: the token first, "
+                        "the tag last."
                     )
                 expected_columns, expected_from = len(columns), lineno
             elif len(columns) != expected_columns:
                 raise ValueError(
                     f"{path}, line {lineno}: wrong number of columns. Received: "
-                    f"line={text!r} ({len(columns)} columns). Expected "
+                    f"line={_strip(line.text)!r} ({len(columns)} columns). Expected "
                     f"{expected_columns} columns like the first token line (line "
                     f"{expected_from}). Tokens must not contain spaces or tabs."
                 )
-            if not tokens:
-                first_line = lineno
-            tokens.append(columns[0])
-            tags.append(columns[-1])
-    if tokens:
         count += 1
-        yield tuple(tokens), tuple(tags), first_line
+        yield (
+            tuple(columns[0] for _, columns in sentence),
+            tuple(columns[-1] for _, columns in sentence),
+            sentence[0].line.number,
+        )
     if count == 0:
         raise ValueError(
             f"CoNLL file {path!r} contains no sentences. Expected one token a "

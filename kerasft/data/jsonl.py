@@ -1,10 +1,13 @@
-"""Labelled JSONL: one `{"text": ..., "label": ...}` object a line."""
+"""JSONL files: one JSON value a line; labelled data is `{"text", "label"}`."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+from collections.abc import Iterator
+
+from kerasft.data.lines import Line, read_lines
 
 
 @dataclasses.dataclass(frozen=True)
@@ -15,6 +18,52 @@ class LabelledText:
     label: object  # a str, or a list of str for multi-label data
     source: str
     line: int
+
+
+@dataclasses.dataclass(frozen=True)
+class JsonLine:
+    """One line of a JSONL file and its parsed value, or why it has none.
+
+    Args:
+        line: the line; its `error` is set when it is not valid UTF-8.
+        value: the parsed JSON value; `None` for a blank or broken line.
+        error: why a decoded, non-blank line is not valid JSON, else `None`.
+
+    Example:
+
+    >>> [record.value for record in iter_json_lines("a.jsonl")]  # doctest: +SKIP
+    [{'text': 'good', 'label': 'pos'}]
+    """
+
+    line: Line
+    value: object = None
+    error: json.JSONDecodeError | None = None
+
+
+def iter_json_lines(path: str | os.PathLike) -> Iterator[JsonLine]:
+    """Streams every line of a JSONL file, parsed, without raising on bad lines.
+
+    Callers decide what an undecodable, blank or invalid line means: the
+    labelled reader stops at it, the pretraining corpus reader counts it.
+
+    Args:
+        path: the `.jsonl` file.
+
+    Example:
+
+    >>> for record in iter_json_lines("a.jsonl"):  # doctest: +SKIP
+    ...     print(record.line.number, record.value)
+    """
+    for line in read_lines(path):
+        if line.error is not None or line.is_blank:
+            yield JsonLine(line)
+            continue
+        try:
+            value = json.loads(line.text)
+        except json.JSONDecodeError as e:
+            yield JsonLine(line, error=e)
+        else:
+            yield JsonLine(line, value)
 
 
 def read_labelled_jsonl(
@@ -43,57 +92,55 @@ def read_labelled_jsonl(
             f'{{"{text_field}": ..., "{label_field}": ...}} object a line.'
         )
     examples = []
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            where = f"{path}, line {lineno}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
+    for record in iter_json_lines(path):
+        line, obj = record.line, record.value
+        where = line.where
+        if line.error is not None:
+            e = line.error
+            raise ValueError(
+                f"{where}: not valid UTF-8 ({e.reason} at byte {e.start}). "
+                "Expected UTF-8 text."
+            )
+        if line.is_blank:
+            continue
+        if record.error is not None:
+            e = record.error
+            raise ValueError(
+                f"{where}: not valid JSON ({e.msg}, column {e.colno}). "
+                f'Expected one object like {{"{text_field}": "...", '
+                f'"{label_field}": "..."}} a line. Received: {line.text.strip()[:80]!r}'
+            )
+        if not isinstance(obj, dict):
+            raise ValueError(
+                f"{where}: expected a JSON object, received "
+                f"{type(obj).__name__}: {line.text.strip()[:80]!r}"
+            )
+        for field in (text_field, label_field):
+            if field not in obj:
                 raise ValueError(
-                    f"{where}: not valid UTF-8 ({e.reason} at byte {e.start}). "
-                    "Expected UTF-8 text."
-                ) from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(
-                    f"{where}: not valid JSON ({e.msg}, column {e.colno}). "
-                    f'Expected one object like {{"{text_field}": "...", '
-                    f'"{label_field}": "..."}} a line. Received: {line.strip()[:80]!r}'
-                ) from None
-            if not isinstance(obj, dict):
-                raise ValueError(
-                    f"{where}: expected a JSON object, received "
-                    f"{type(obj).__name__}: {line.strip()[:80]!r}"
+                    f"{where}: missing the {field!r} field. Received keys: "
+                    f"{sorted(obj)}. Expected {text_field!r} and "
+                    f"{label_field!r} (set --text_field/--label_field if "
+                    "your file names them differently)."
                 )
-            for field in (text_field, label_field):
-                if field not in obj:
-                    raise ValueError(
-                        f"{where}: missing the {field!r} field. Received keys: "
-                        f"{sorted(obj)}. Expected {text_field!r} and "
-                        f"{label_field!r} (set --text_field/--label_field if "
-                        "your file names them differently)."
-                    )
-            text, label = obj[text_field], obj[label_field]
-            if not isinstance(text, str):
-                raise ValueError(
-                    f"{where}: {text_field!r} must be a string. Received: {text!r}"
-                )
-            if label_type is str and not isinstance(label, str):
-                raise ValueError(
-                    f"{where}: {label_field!r} must be a string. Received: "
-                    f"{label!r}"
-                )
-            if label_type is list and not (
-                isinstance(label, list) and all(isinstance(x, str) for x in label)
-            ):
-                raise ValueError(
-                    f"{where}: {label_field!r} must be a list of strings. "
-                    f"Received: {label!r}"
-                )
-            examples.append(LabelledText(text, label, path, lineno))
+        text, label = obj[text_field], obj[label_field]
+        if not isinstance(text, str):
+            raise ValueError(
+                f"{where}: {text_field!r} must be a string. Received: {text!r}"
+            )
+        if label_type is str and not isinstance(label, str):
+            raise ValueError(
+                f"{where}: {label_field!r} must be a string. Received: "
+                f"{label!r}"
+            )
+        if label_type is list and not (
+            isinstance(label, list) and all(isinstance(x, str) for x in label)
+        ):
+            raise ValueError(
+                f"{where}: {label_field!r} must be a list of strings. "
+                f"Received: {label!r}"
+            )
+        examples.append(LabelledText(text, label, path, line.number))
     if not examples:
         raise ValueError(
             f"Data file is empty: {path!r}. Expected at least one "

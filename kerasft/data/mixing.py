@@ -7,14 +7,19 @@ from collections.abc import Iterator, Sequence
 import tensorflow as tf
 from absl import logging
 
-from kerasft.data import corpus as corpus_lib
+from kerasft.data.corpus_sources import (
+    CorpusSource,
+    to_corpus_sources,
+    validate_weight,
+)
+from kerasft.data.corpus_stream import text_dataset
 
 _TEXT_SPEC = tf.TensorSpec(shape=(), dtype=tf.string)
 _SAMPLE_BATCH_SIZE = 1024
 
 
 def _as_datasets(corpora) -> tuple[list[tf.data.Dataset], list[float]]:
-    if isinstance(corpora, (str, corpus_lib.CorpusSource, tf.data.Dataset)):
+    if isinstance(corpora, (str, CorpusSource, tf.data.Dataset)):
         corpora = [corpora]
     if not isinstance(corpora, Sequence):
         raise TypeError(
@@ -36,8 +41,8 @@ def _as_datasets(corpora) -> tuple[list[tf.data.Dataset], list[float]]:
             datasets.append(item)
             weights.append(1.0)
         else:
-            (source,) = corpus_lib.to_corpus_sources(item)
-            datasets.append(corpus_lib.text_dataset(source))
+            (source,) = to_corpus_sources(item)
+            datasets.append(text_dataset(source))
             weights.append(source.weight)
     return datasets, weights
 
@@ -71,7 +76,7 @@ def normalize_weights(
             f"Received: {len(weights)} weights, weights={weights!r}"
         )
     checked = [
-        corpus_lib.validate_weight(w, name=f"weights[{i}]")
+        validate_weight(w, name=f"weights[{i}]")
         for i, w in enumerate(weights)
     ]
     total = sum(checked)

@@ -11,7 +11,7 @@ Tags are `"O"` or `"<prefix>-<type>"`; the type may itself contain hyphens.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 TAG_SCHEMES = ("iob1", "iob2", "bioes")
 
@@ -189,6 +189,56 @@ def detect_tag_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
     return "iob1" if has_iob1_start else "iob2"
 
 
+def group_spans(
+    split_tags: Iterable[tuple[str, str]],
+    *,
+    begins: Collection[str] = ("B", "S"),
+    ends: Collection[str] = ("E", "S"),
+) -> list[tuple[str, int, int]]:
+    """Group `(prefix, type)` pairs into entity spans, leniently.
+
+    The one Python reading of tags into entities (`entity_spans` and the
+    serving client's display use it; `token_alignment` has the in-graph
+    twin). Prefix `"O"` is outside any entity. A token continues the open
+    entity when it has the same type and its prefix is not in `begins`;
+    anything else starts a new one, so an `I-X` that continues nothing
+    starts an entity, as in CoNLL's `conlleval`. A prefix in `ends` closes
+    the entity after its token. Nothing is validated: split (and check) the
+    tags first, e.g. with `split_tag`.
+
+    Args:
+        split_tags: `(prefix, type)` per token, e.g. `("B", "PER")`.
+        begins: the prefixes that always start a new entity.
+        ends: the prefixes that end their entity at their token.
+
+    Returns:
+        A list of `(type, start, end)` with `end` exclusive, in order.
+
+    Example:
+    >>> group_spans([("B", "PER"), ("I", "PER"), ("I", "LOC"), ("O", "")])
+    [('PER', 0, 2), ('LOC', 2, 3)]
+    """
+    spans = []
+    open_type, open_start, length = None, 0, 0
+    for index, (prefix, entity_type) in enumerate(split_tags):
+        length = index + 1
+        if open_type is not None and (
+            prefix == "O" or prefix in begins or entity_type != open_type
+        ):
+            spans.append((open_type, open_start, index))
+            open_type = None
+        if prefix == "O":
+            continue
+        if open_type is None:
+            open_type, open_start = entity_type, index
+        if prefix in ends:
+            spans.append((open_type, open_start, index + 1))
+            open_type = None
+    if open_type is not None:
+        spans.append((open_type, open_start, length))
+    return spans
+
+
 def entity_spans(
     tags: Sequence[str], scheme: str = "iob2"
 ) -> list[tuple[str, int, int]]:
@@ -212,29 +262,17 @@ def entity_spans(
     [('PER', 0, 2), ('LOC', 3, 4)]
     """
     _check_scheme(scheme)
-    spans = []
-    open_type, open_start = None, 0
-    for index, tag in enumerate(tags):
-        try:
-            prefix, entity_type = split_tag(tag, scheme)
-        except (TypeError, ValueError) as e:
-            raise type(e)(f"At position {index}: {e}") from None
-        # Only a same-type `I-`/`E-` continues the open entity.
-        if open_type is not None and (
-            prefix in ("O", "B", "S") or entity_type != open_type
-        ):
-            spans.append((open_type, open_start, index))
-            open_type = None
-        if prefix == "O":
-            continue
-        if open_type is None:
-            open_type, open_start = entity_type, index
-        if prefix in ("E", "S"):
-            spans.append((open_type, open_start, index + 1))
-            open_type = None
-    if open_type is not None:
-        spans.append((open_type, open_start, len(tags)))
-    return spans
+    return group_spans(
+        [_split_at(index, tag, scheme) for index, tag in enumerate(tags)]
+    )
+
+
+def _split_at(index: int, tag: str, scheme: str) -> tuple[str, str]:
+    """`split_tag`, its error naming the tag's position."""
+    try:
+        return split_tag(tag, scheme)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"At position {index}: {e}") from None
 
 
 def spans_to_tags(

@@ -107,7 +107,7 @@ def evaluate_model_file(
 
     Returns:
         The contents of `metrics.json`: `model`, `data` and `heads` (head
-        name to its report).
+        name to its report, with a one-line `summary`).
 
     Example:
     >>> metrics = evaluate_model_file("runs/sentiment", "test.jsonl", "eval/")  # doctest: +SKIP
@@ -118,9 +118,9 @@ def evaluate_model_file(
         model.head(name)  # unknown names fail before any work
     metrics = {"model": model_path, "data": data, "heads": {}}
     for name in names:
-        metrics["heads"][name] = evaluate_file(
-            model, name, data, output_dir, batch_size=batch_size
-        )
+        report = evaluate_file(model, name, data, output_dir, batch_size=batch_size)
+        report["summary"] = model.head(name).summarize(report)
+        metrics["heads"][name] = report
     os.makedirs(output_dir, exist_ok=True)
     tmp = os.path.join(output_dir, "metrics.json.tmp")
     with open(tmp, "w") as f:

@@ -14,10 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from kerasft.head import TokenClassificationHead
 
 SAMPLINGS = ("proportional", "round_robin")
 
@@ -71,7 +69,7 @@ def _fill_other_heads(model, name: str, ds: tf.data.Dataset) -> tf.data.Dataset:
         width = tf.shape(features["token_ids"])[1]
         all_targets, weights = {}, {}
         for head in heads:
-            per_token = isinstance(head, TokenClassificationHead)
+            per_token = head.target_kind == "token"
             if head.name == name:
                 y = targets[head.name]
                 all_targets[head.name] = y
@@ -82,29 +80,24 @@ def _fill_other_heads(model, name: str, ds: tf.data.Dataset) -> tf.data.Dataset:
                 # Padded to this batch's width, so it matches the head's logits.
                 y = tf.fill([batch, width], tf.constant(-1, tf.int32))
                 weights[head.name] = tf.zeros([batch, width], tf.float32)
+            elif head.target_kind == "multi_hot":
+                y = tf.zeros([batch, head.num_labels], tf.float32)
+                weights[head.name] = tf.zeros([batch], tf.float32)
             else:
-                spec = head_target_specs[head.name]
-                y = tf.zeros([batch, *spec.shape[1:].as_list()], spec.dtype)
+                y = tf.zeros([batch], tf.int32)
                 weights[head.name] = tf.zeros([batch], tf.float32)
             all_targets[head.name] = y
         return features, all_targets, weights
 
-    head_target_specs = {}
-    for head in heads:
-        if head.name == name or isinstance(head, TokenClassificationHead):
-            continue
-        head_target_specs[head.name] = _classification_target_spec(head)
+    unknown = {h.name: h.target_kind for h in heads
+               if h.target_kind not in ("class", "multi_hot", "token")}
+    if unknown:
+        raise ValueError(
+            "Multi-task training fills in the targets of the other heads, so it "
+            "needs each head's `target_kind` to be 'class', 'multi_hot' or "
+            f"'token'. Received: {unknown}."
+        )
     return ds.map(fill)
-
-
-def _classification_target_spec(head) -> tf.TensorSpec:
-    """The per-example target of a non-token head: class index or multi-hot vector."""
-    _, targets = head.encode([])
-    targets = np.asarray(targets)
-    if targets.ndim <= 1 and not np.issubdtype(targets.dtype, np.floating):
-        return tf.TensorSpec([None], tf.int32)
-    width = targets.shape[1] if targets.ndim == 2 else head.num_labels
-    return tf.TensorSpec([None, width], tf.as_dtype(targets.dtype))
 
 
 def multitask_dataset(

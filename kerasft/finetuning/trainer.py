@@ -14,7 +14,6 @@ to its strategy and hyper-parameters), `vocab.txt`, `model.keras`,
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import os
 import time
@@ -203,11 +202,14 @@ def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
 
 
 def _head_kwargs(head_cls, config: FinetuneConfig) -> dict:
-    params = inspect.signature(head_cls.__init__).parameters
-    kwargs = {"dropout": config.dropout}
-    if "pooling" in params:
-        kwargs["pooling"] = config.pooling
-    return kwargs
+    unknown = [o for o in head_cls.trainer_options if not hasattr(config, o)]
+    if unknown:
+        raise ValueError(
+            f"Head {head_cls.__name__} declares `trainer_options` {unknown} that "
+            "are not fine-tuning settings. Expected names of `FinetuneConfig` "
+            "fields (e.g. 'dropout', 'pooling')."
+        )
+    return {option: getattr(config, option) for option in head_cls.trainer_options}
 
 
 def load_init_model(
@@ -313,16 +315,15 @@ def make_loss(
         return head.loss(), None
     if name == "focal":
         return SparseFocalLoss(gamma=focal_gamma), None
-    if not hasattr(head, "class_counts"):
+    counts = head.class_counts(train_examples)
+    if counts is None:
         raise ValueError(
             f"loss={name!r} weights classes by their train counts, but head "
             f"{head.name!r} ({type(head).__name__}) has no `class_counts`. Use "
             "loss='cross_entropy' or 'focal', or add `class_counts` to the head."
         )
     method = "effective_number" if name == "class_balanced" else "inverse_frequency"
-    weights = class_weights(
-        head.class_counts(train_examples), method=method, beta=class_balance_beta
-    )
+    weights = class_weights(counts, method=method, beta=class_balance_beta)
     return WeightedSparseCategoricalCrossentropy(weights), [float(w) for w in weights]
 
 

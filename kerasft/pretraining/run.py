@@ -21,7 +21,9 @@ import tensorflow as tf
 from absl import logging
 
 from kerasft.backbone import BackboneConfig, build_backbone, load_backbone, save_backbone
-from kerasft.data import corpus as corpus_lib
+from kerasft.data.corpus_sources import CorpusSource, to_corpus_sources
+from kerasft.data.corpus_stream import check_has_text, text_dataset
+from kerasft.data.labelled_corpus import labelled_text_sources
 from kerasft.data.mixing import mix_corpora, normalize_weights
 from kerasft.pretraining.loop import pretrain
 from kerasft.pretraining.mlm import PretrainConfig
@@ -43,7 +45,7 @@ class PretrainRunConfig:
     """Everything a pretraining run needs besides the MLM hyper-parameters.
 
     Args:
-        corpora: corpus specs (`path[:weight]`, see `kerasft.data.corpus`).
+        corpora: corpus specs (`path[:weight]`, see `kerasft.data.corpus_sources`).
         labelled_data: a labelled dataset folder whose split files' text is
             added as corpora (labels ignored).
         labelled_splits: which splits of `labelled_data` to use.
@@ -94,13 +96,13 @@ class PretrainRunConfig:
             )
 
 
-def resolve_sources(config: PretrainRunConfig) -> list[corpus_lib.CorpusSource]:
+def resolve_sources(config: PretrainRunConfig) -> list[CorpusSource]:
     """Corpus specs plus the labelled dataset's text, validated."""
     sources = (
-        corpus_lib.to_corpus_sources(list(config.corpora)) if config.corpora else []
+        to_corpus_sources(list(config.corpora)) if config.corpora else []
     )
     if config.labelled_data:
-        sources += corpus_lib.labelled_text_sources(
+        sources += labelled_text_sources(
             config.labelled_data,
             splits=tuple(config.labelled_splits),
             allow_test=config.allow_test_text,
@@ -111,7 +113,7 @@ def resolve_sources(config: PretrainRunConfig) -> list[corpus_lib.CorpusSource]:
             "or `--labelled_data=DATASET_DIR`."
         )
     for source in sources:
-        corpus_lib.check_has_text(source)
+        check_has_text(source)
     return sources
 
 
@@ -149,7 +151,7 @@ def run_pretraining(
     # Hold out the first documents of each corpus for held-out MLM loss.
     train_sets, val_sets = [], []
     for source, weight in zip(sources, weights):
-        ds = corpus_lib.text_dataset(source)
+        ds = text_dataset(source)
         n_val = max(1, round(config.validation_documents * weight))
         val_sets.append(ds.take(n_val))
         train_sets.append(ds.skip(n_val))

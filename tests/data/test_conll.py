@@ -5,7 +5,12 @@ import re
 
 import pytest
 
-from kerasft.data.conll import Sentence, iter_conll_sentences, read_conll
+from kerasft.data.conll import (
+    Sentence,
+    iter_conll_sentences,
+    iter_sentence_lines,
+    read_conll,
+)
 
 CONLL_VALIDATION = "/work/shared/data/ner_conll2003/validation.conll"
 
@@ -182,3 +187,12 @@ def test_conll2003_validation():
     }
     streamed = sum(1 for _ in iter_conll_sentences(CONLL_VALIDATION))
     assert streamed == 3250
+
+
+def test_iter_sentence_lines_keeps_undecodable_lines_in_their_sentence(tmp_path):
+    path = write(tmp_path, b"a X\n\xff X\nb X Y\n-DOCSTART- X\nc\n\n")
+    sentences = list(iter_sentence_lines(path))
+    assert [[line.number for line, _ in s] for s in sentences] == [[1, 2, 3], [5]]
+    assert [columns for _, columns in sentences[0]] == [["a", "X"], None, ["b", "X", "Y"]]
+    assert sentences[0][1].line.error is not None
+    assert sentences[1][0].columns == ["c"]

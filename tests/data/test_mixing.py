@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from kerasft.data import mixing
-from kerasft.data.corpus import CorpusSource
+from kerasft.data.corpus_sources import CorpusSource
 
 
 def write_corpus(tmp_path, name, num_docs):

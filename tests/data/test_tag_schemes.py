@@ -10,6 +10,7 @@ from kerasft.data.tag_schemes import (
     detect_tag_scheme,
     entity_spans,
     find_invalid_tag,
+    group_spans,
     split_tag,
     spans_to_tags,
     validate_tags,
@@ -97,6 +98,16 @@ def test_entity_spans_reads_ill_formed_tags_like_conlleval():
         ("PER", 0, 2), ("LOC", 3, 4),
     ]
     assert entity_spans(["E-PER", "I-PER"], "bioes") == [("PER", 0, 1), ("PER", 1, 2)]
+
+
+def test_group_spans_begins_and_ends_are_the_callers_choice():
+    split = [("B", "PER"), ("E", "PER"), ("I", "PER"), ("S", "LOC"), ("I", "LOC")]
+    # BIOES-style (the default): E- and S- close their entity.
+    assert group_spans(split) == [("PER", 0, 2), ("PER", 2, 3), ("LOC", 3, 4), ("LOC", 4, 5)]
+    # Nothing closes early: only B- / S- and type changes split entities.
+    assert group_spans(split, ends=()) == [("PER", 0, 3), ("LOC", 3, 5)]
+    assert group_spans([("O", ""), ("I", "")]) == [("", 1, 2)]  # types are not checked
+    assert group_spans([]) == []
 
 
 def test_entity_spans_rejects_prefixes_outside_the_scheme():

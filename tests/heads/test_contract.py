@@ -1,11 +1,11 @@
 """Every registered head, and a third-party plugin head, passes the head contract.
 
-The parametrization is `kerasft.available_heads()` at collection time, so
-a newly installed head is tested automatically and fails until it gets tiny
-data in `TINY_DATA`; an in-tree head module without an entry point fails
-`test_every_in_tree_head_module_is_declared_as_an_entry_point`. `toy` is a head from a package this
-module builds and installs into a temporary directory, found only through
-its `kerasft.heads` entry point.
+The parametrization is `kerasft.available_heads()` at collection time (every
+file of the in-tree `heads/` package and every installed entry point), so a
+new head is tested automatically on the tiny file it declares as
+`example_data`, and fails until it declares one. `toy` is a head from a
+package this module builds and installs into a temporary directory, found
+only through its `kerasft.heads` entry point.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import os
 import pathlib
 import subprocess
 import sys
-import textwrap
+
 from importlib import metadata
 
 import keras
@@ -23,69 +23,10 @@ import pytest
 
 import kerasft
 from kerasft import registry, testing
-from conftest import NEGATIVE, POSITIVE, REPO, TINY_VOCAB
+from conftest import REPO
 
-SHAKESPEARE = [
-    "thou art a villain .", "what say'st thou ?", "I prithee , speak .",
-    "wherefore art thou here ?", "hark , the bell doth ring .", "get thee gone !",
-]
-MODERN = [
-    "you are a villain .", "what do you say ?", "please , speak .",
-    "why are you here ?", "listen , the bell is ringing .", "go away !",
-]
-
-
-def _jsonl(rows):
-    return "".join(json.dumps(r) + "\n" for r in rows)
-
-
-def _multilabel(text):
-    labels = [name for name, on in (
-        ("archaic", text in SHAKESPEARE), ("question", text.endswith("?"))) if on]
-    return {"text": text, "labels": labels}
-
-
-# Tiny examples per head name: (file name, file contents in the head's format).
-TINY_DATA = {
-    "sentiment": ("tiny.jsonl", _jsonl(
-        [{"text": t, "label": "positive"} for t in POSITIVE]
-        + [{"text": t, "label": "negative"} for t in NEGATIVE])),
-    "style": ("tiny.jsonl", _jsonl(
-        [{"text": t, "label": "shakespeare"} for t in SHAKESPEARE]
-        + [{"text": t, "label": "modern"} for t in MODERN])),
-    "style_multilabel": ("tiny.jsonl", _jsonl(
-        [_multilabel(t) for t in SHAKESPEARE + MODERN])),
-    "ner": ("tiny.conll", textwrap.dedent("""\
-        -DOCSTART- -X- -X- O
-
-        EU NNP B-NP B-ORG
-        rejects VBZ B-VP O
-        German JJ B-NP B-MISC
-        call NN I-NP O
-        . . O O
-
-        Peter NNP B-NP B-PER
-        Blackburn NNP I-NP I-PER
-
-        the DT B-NP O
-        film NN I-NP O
-        was VBD B-VP O
-        shot VBN I-VP O
-        in IN B-PP O
-        Paris NNP B-NP B-LOC
-        . . O O
-
-        BRUSSELS NNP B-NP B-LOC
-        1996-08-22 CD I-NP O
-        """)),
-    "toy": ("tiny.jsonl", _jsonl(
-        [{"text": t, "label": "short" if len(t) < 14 else "long"}
-         for t in POSITIVE + NEGATIVE])),
-}
 EXTRA_TEXTS = ["", "zebra quagga"]  # empty and all-unknown inputs must serve too
 
-# Installed heads only: a head still being written (in TINY_DATA ahead of
-# time) joins as soon as its entry point exists; see the entry-point test.
 HEAD_NAMES = kerasft.available_heads()
 
 TOY_SETUP_CFG = """\
@@ -109,6 +50,11 @@ import kerasft
 @kerasft.register_head("toy")
 class ToyHead(kerasft.ClassificationHead):
     """Short vs. long texts."""
+
+    example_data = ("tiny.jsonl", "".join(
+        '{"text": "%s", "label": "%s"}\\n' % (t, "short" if len(t) < 14 else "long")
+        for t in ["the film is good", "a great movie", "it was fun",
+                  "an awful movie", "boring , awful", "a bad film ."]))
 '''
 
 
@@ -146,23 +92,28 @@ def built(request, tmp_path_factory):
     def get(name):
         if name in cache:
             return cache[name]
-        if name not in TINY_DATA:
-            pytest.fail(
-                f"Head {name!r} is registered but has no tiny example data. Add "
-                f"an entry `{name!r}: (file_name, contents)` to TINY_DATA in "
-                f"{__file__} so it is held to the head contract."
-            )
         if name == "toy":
             request.getfixturevalue("toy_plugin")
         head_cls = kerasft.get_head(name)
-        file_name, contents = TINY_DATA[name]
+        if head_cls.example_data is None:
+            pytest.fail(
+                f"Head {name!r} ({head_cls.__module__}) declares no tiny example "
+                "data. Set the class attribute `example_data = (file_name, "
+                "contents)`, a few labelled examples in the head's format, so "
+                "it is held to the head contract."
+            )
+        file_name, contents = head_cls.example_data
         path = tmp_path_factory.mktemp(f"data_{name}") / file_name
         path.write_text(contents, encoding="utf-8")
         examples = head_cls.read_examples(path)
         keras.utils.set_random_seed(0)
-        preprocessor = kerasft.TextPreprocessor(TINY_VOCAB, sequence_length=16)
+        # A vocabulary of the head's own example words: the contract must
+        # not depend on which words a test fixture happens to know.
+        vocab = kerasft.train_wordpiece_vocabulary(
+            [head_cls.example_text(e) for e in examples], 120, min_frequency=1)
+        preprocessor = kerasft.TextPreprocessor(vocab, sequence_length=16)
         backbone = kerasft.build_backbone(kerasft.BackboneConfig(
-            vocabulary_size=len(TINY_VOCAB), num_layers=1, num_heads=2,
+            vocabulary_size=len(vocab), num_layers=1, num_heads=2,
             hidden_dim=16, intermediate_dim=32, dropout=0.0, max_sequence_length=16,
         ))
         model = testing.check_head_builds(head_cls, examples, preprocessor, backbone)
@@ -232,19 +183,17 @@ def test_every_head_exports_and_serves_in_one_fresh_tf_only_process(built, tmp_p
     assert stored_params < 2 * model.backbone.count_params()
 
 
-def test_every_in_tree_head_module_is_declared_as_an_entry_point():
+def test_every_in_tree_head_file_is_found_without_an_entry_point():
     # REPO/heads, not `import heads`: under pytest, tests/heads can make
     # `heads` a namespace package.
     modules = {f"heads.{p.stem}" for p in (REPO / "heads").glob("*.py")
                if p.stem != "__init__"}
+    assert set(registry.in_tree_head_modules()) == modules
+    found = {sys.modules[kerasft.get_head(n).__module__].__name__ for n in HEAD_NAMES}
+    assert modules <= found
     declared = {ep.value.partition(":")[0].strip()
                 for ep in metadata.entry_points(group=registry.ENTRY_POINT_GROUP)}
-    missing = sorted(modules - declared)
-    assert not missing, (
-        f"In-tree head modules without a `{registry.ENTRY_POINT_GROUP}` entry point: "
-        f"{missing}. Add `NAME = MODULE` for each registered name under "
-        "[options.entry_points] in setup.cfg, then reinstall (`pip install -e .`)."
-    )
+    assert "heads.topic" not in declared  # added as one file, nothing else
 
 
 def test_plugin_head_resolves_only_after_install(toy_plugin):
@@ -257,7 +206,7 @@ def test_plugin_head_resolves_only_after_install(toy_plugin):
 @pytest.mark.large
 def test_finetune_cli_finds_the_plugin_head(toy_plugin, tmp_path):
     data = tmp_path / "toy.jsonl"
-    data.write_text(TINY_DATA["toy"][1])
+    data.write_text(kerasft.get_head("toy").example_data[1])
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONPATH=os.pathsep.join([str(toy_plugin), os.environ.get("PYTHONPATH", "")]))
     out = tmp_path / "run"

@@ -21,7 +21,7 @@ def test_style_points_multi_label_files_to_style_multilabel(tmp_path):
 
 
 def test_style_multilabel_keras_round_trip_restores_tuned_thresholds(tmp_path):
-    from kerasft.multilabel import MultiLabelClassificationHead
+    from kerasft.head import MultiLabelClassificationHead
 
     head_cls = kerasft.get_head("style_multilabel")
     assert issubclass(head_cls, MultiLabelClassificationHead)

@@ -7,11 +7,8 @@ import pytest
 import tensorflow as tf
 
 from kerasft.data.jsonl import LabelledText
-from kerasft.multilabel import (
-    MultiLabelClassificationHead,
-    best_f1_threshold,
-    multilabel_report,
-)
+from kerasft.head import MultiLabelClassificationHead
+from kerasft.metrics.multilabel import best_f1_threshold, multilabel_report
 
 
 def _examples(*label_lists):

@@ -1,0 +1,197 @@
+"""The head base class: what every task head promises the rest of kerasft.
+
+A head is a Keras layer that reads one backbone feature and returns logits.
+Around that it owns its task's data: how examples are read, how the label
+vocabulary is built from train data, how examples become a `tf.data`
+pipeline, the default loss and metrics, and `postprocess`, which turns logits
+into the dense, batch-major tensors a SavedModel signature returns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+from kerasft.tokenizers import TextPreprocessor
+
+
+class Head(keras.layers.Layer):
+    """Base class of task heads.
+
+    Subclasses set `feature` (the backbone output they read) and implement
+    `call`, `read_examples`, `labels_from_examples`, `encode`, `loss`,
+    `metrics` and `postprocess`. Register a subclass with
+    `@kerasft.register_head(NAME)`.
+
+    Args:
+        labels: the label vocabulary, in output order.
+        dropout: dropout before the output layer.
+        name: the layer name; also the key of this head's outputs in a
+            multi-head model. Defaults to the registered head name.
+    """
+
+    feature = "pooled_output"
+    # What the rest of kerasft may ask of a head, declared, never guessed:
+    # the FinetuneConfig fields the trainer passes to `__init__`,
+    trainer_options: tuple[str, ...] = ("dropout",)
+    # the shape of one example's target ("class": an int; "multi_hot": a
+    # float per label; "token": an int per word piece, -1 where ignored),
+    target_kind = "class"
+    # the report key that ranks models, and the keys a one-line summary shows,
+    primary_metric = "accuracy"
+    summary_metrics: tuple[str, ...] = ("accuracy",)
+    # and a tiny labelled file in the head's format, `(file_name, contents)`,
+    # that the contract tests train, export and serve.
+    example_data: tuple[str, str] | None = None
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        dropout: float = 0.1,
+        name: str | None = None,
+        **kwargs,
+    ):
+        labels = [str(x) for x in labels]
+        if len(labels) < 2 and not getattr(self, "allows_single_label", False):
+            raise ValueError(
+                f"`labels` needs at least 2 classes. Received: labels={labels}."
+            )
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"`labels` has duplicates. Received: labels={labels}.")
+        name = name or getattr(type(self), "registered_name_", None)
+        super().__init__(name=name, **kwargs)
+        self.labels = labels
+        self.dropout = dropout
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+    # --- data ---------------------------------------------------------
+    @classmethod
+    def read_examples(cls, path: str | os.PathLike) -> list:
+        """Read a labelled file in this head's format."""
+        raise NotImplementedError
+
+    @classmethod
+    def labels_from_examples(cls, examples: Sequence) -> list[str]:
+        """The label vocabulary of a train split (sorted, deterministic)."""
+        raise NotImplementedError
+
+    @classmethod
+    def example_text(cls, example) -> str:
+        """The raw text of one example (for vocabulary training)."""
+        return example.text
+
+    def encode(self, examples: Sequence):
+        """Examples to `(texts, targets)` arrays; unknown labels raise."""
+        raise NotImplementedError
+
+    @classmethod
+    def summarize(cls, report: dict) -> str:
+        """One line of the report's `summary_metrics` (e.g. `accuracy 0.8120, macro_f1 0.8118`)."""
+        return ", ".join(
+            f"{key} {report[key]:.4f}" for key in cls.summary_metrics if key in report
+        )
+
+    def class_counts(self, examples: Sequence) -> list[int] | None:
+        """Train examples per label, in `labels` order; None if labels are not classes.
+
+        Class-weighted losses (`loss="class_balanced"`, ...) need it.
+        """
+        return None
+
+    def make_dataset(
+        self,
+        examples: Sequence,
+        preprocessor: TextPreprocessor,
+        *,
+        batch_size: int = 32,
+        shuffle: bool = False,
+        seed: int | None = None,
+    ) -> tf.data.Dataset:
+        """A batched `(features, {head_name: targets})` dataset for `fit`."""
+        texts, targets = self.encode(examples)
+        ds = tf.data.Dataset.from_tensor_slices((texts, targets))
+        if shuffle:
+            ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+        name = self.name
+        return (
+            ds.batch(batch_size)
+            .map(
+                lambda t, y: (preprocessor(t), {name: y}),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+            .prefetch(tf.data.AUTOTUNE)
+        )
+
+    # --- model --------------------------------------------------------
+    def loss(self):
+        """The default loss (a `keras.losses.Loss`)."""
+        raise NotImplementedError
+
+    def metrics_list(self) -> list:
+        """The default metrics reported during `fit`."""
+        return []
+
+    def serving_features(self, preprocessor: TextPreprocessor, text: tf.Tensor) -> dict:
+        """Raw strings to the backbone inputs (plus anything `postprocess` needs).
+
+        The default is `preprocessor(text)`. Heads that must see how the text
+        was split (e.g. token classification) override it; `TaskModel.serve`
+        runs the backbone once per distinct override, so heads sharing one
+        share the backbone pass. Must be graph-safe (it runs in SavedModels).
+
+        Args:
+            preprocessor: the model's `TextPreprocessor`.
+            text: string `[batch]`.
+
+        Example:
+        >>> features = head.serving_features(model.preprocessor, tf.constant(["a b"]))  # doctest: +SKIP
+        >>> logits = model({k: features[k] for k in ("token_ids", "segment_ids", "padding_mask")})  # doctest: +SKIP
+        """
+        return preprocessor(text)
+
+    def postprocess(self, logits: tf.Tensor, features: dict) -> dict:
+        """Logits to the serving outputs (dense, batch-major tensors)."""
+        raise NotImplementedError
+
+    def evaluate(self, targets: list, logits: list, examples: Sequence) -> dict:
+        """The head's report from per-batch targets and logits (JSON-able)."""
+        raise NotImplementedError
+
+    def calibrate(self, targets: list, logits: list, examples: Sequence) -> dict | None:
+        """Tune serving-time settings (e.g. thresholds) on validation outputs.
+
+        Called by the trainer after `fit`, before test evaluation and saving.
+        Returns what was tuned (recorded in metrics.json), or None.
+        """
+        return None
+
+    def write_reports(self, report: dict, directory: str, prefix: str = "test") -> list[str]:
+        """Write human-readable reports (tables, plots); returns the paths."""
+        return []
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update({"labels": self.labels, "dropout": self.dropout})
+        return config
+
+
+def pool_text(features: dict, pooling: str):
+    """One vector per text: the pooler's [CLS] output, or a masked token mean.
+
+    Args:
+        features: backbone outputs plus `padding_mask`.
+        pooling: `"cls"` or `"mean"`.
+    """
+    if pooling == "cls":
+        return features["pooled_output"]
+    mask = keras.ops.cast(features["padding_mask"], "float32")[..., None]
+    seq = keras.ops.cast(features["sequence_output"], "float32")
+    return keras.ops.sum(seq * mask, axis=1) / keras.ops.maximum(
+        keras.ops.sum(mask, axis=1), 1.0
+    )

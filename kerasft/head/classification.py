@@ -1,0 +1,133 @@
+"""Single-label text classification: one label per text, softmax over the labels."""
+
+from __future__ import annotations
+
+import collections
+import os
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasft.data.jsonl import LabelledText, read_labelled_jsonl
+from kerasft.head.base import Head, pool_text
+from kerasft.metrics.classification import (
+    classification_report,
+    format_report,
+    plot_confusion_matrix,
+)
+
+
+class ClassificationHead(Head):
+    """Sequence classification: one label per text, softmax over `labels`.
+
+    Args:
+        labels: the class names, in output order.
+        pooling: `"cls"` reads the backbone's `pooled_output` (the [CLS]
+            token through its pooler); `"mean"` averages `sequence_output`
+            over real tokens, which learns faster from a small or
+            from-scratch backbone.
+        dropout: dropout before the output layer.
+        name: the layer name (defaults to the registered head name).
+
+    Example:
+    >>> head = ClassificationHead(["negative", "positive"])
+    """
+
+    trainer_options = ("dropout", "pooling")
+    summary_metrics = ("accuracy", "macro_f1")
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        pooling: str = "cls",
+        dropout: float = 0.1,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(labels=labels, dropout=dropout, name=name, **kwargs)
+        if pooling not in ("cls", "mean"):
+            raise ValueError(
+                "`pooling` must be 'cls' or 'mean'. Received: "
+                f"pooling={pooling!r}."
+            )
+        self.pooling = pooling
+        self.feature = "pooled_output" if pooling == "cls" else "sequence_output"
+        self.dropout_layer = keras.layers.Dropout(dropout, name="dropout")
+        self.output_dense = keras.layers.Dense(
+            self.num_labels, name="logits", dtype="float32"
+        )
+
+    def build(self, features_shape):
+        hidden = features_shape[self.feature][-1]
+        self.output_dense.build((None, hidden))
+        self.built = True
+
+    def call(self, features, training=None):
+        x = pool_text(features, self.pooling)
+        return self.output_dense(self.dropout_layer(x, training=training))
+
+    def compute_output_shape(self, features_shape):
+        return (features_shape[self.feature][0], self.num_labels)
+
+    @classmethod
+    def read_examples(cls, path, **kwargs) -> list[LabelledText]:
+        return read_labelled_jsonl(path, **kwargs)
+
+    @classmethod
+    def labels_from_examples(cls, examples) -> list[str]:
+        return sorted({e.label for e in examples})
+
+    def encode(self, examples):
+        index = {label: i for i, label in enumerate(self.labels)}
+        ids = []
+        for e in examples:
+            if e.label not in index:
+                raise ValueError(
+                    f"{e.source}, line {e.line}: label {e.label!r} was never "
+                    f"seen in the train data. Known labels: {self.labels}. Fix "
+                    "the label or add examples of it to train."
+                )
+            ids.append(index[e.label])
+        texts = np.array([e.text for e in examples], dtype=object)
+        return texts, np.array(ids, dtype="int32")
+
+    def class_counts(self, examples) -> list[int]:
+        counts = collections.Counter(e.label for e in examples)
+        return [counts.get(label, 0) for label in self.labels]
+
+    def loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def evaluate(self, targets, logits, examples):
+        y_true = np.concatenate(targets)
+        y_pred = np.concatenate(logits).argmax(-1)
+        return classification_report(y_true, y_pred, self.labels)
+
+    def write_reports(self, report, directory, prefix="test"):
+        table = os.path.join(directory, f"{prefix}_report.txt")
+        with open(table, "w") as f:
+            f.write(format_report(report) + "\n")
+        png = plot_confusion_matrix(
+            report, os.path.join(directory, f"{prefix}_confusion_matrix.png"),
+            title=f"{self.name} {prefix}: accuracy {report['accuracy']:.3f}",
+        )
+        return [table, png]
+
+    def metrics_list(self):
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    def postprocess(self, logits, features):
+        probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        best = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+        return {
+            "label": tf.gather(tf.constant(self.labels), best),
+            "probabilities": probabilities,
+            "score": tf.reduce_max(probabilities, axis=-1),
+        }
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config["pooling"] = self.pooling
+        return config
