@@ -23,9 +23,9 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from kerasft.backbone import BackboneConfig, build_backbone, load_backbone
 from kerasft.evaluation.predict import evaluate_model, predict_split
 from kerasft.finetuning.callbacks import HeadMetricsCallback
+from kerasft.finetuning.starting_point import build_preprocessor_and_backbone
 from kerasft.finetuning.freezing import (
     GradualUnfreezing,
     linear_probe_fit,
@@ -40,8 +40,8 @@ from kerasft.optim.losses import (
 )
 from kerasft.optim.optimizers import SCHEDULES, make_optimizer
 from kerasft.registry import get_head
-from kerasft.task import TaskModel, load_model
-from kerasft.tokenizers import TextPreprocessor, save_vocabulary, train_wordpiece_vocabulary
+from kerasft.task import TaskModel
+from kerasft.tokenizers import save_vocabulary
 
 STRATEGIES = ("full", "linear_probe", "two_stage", "gradual_unfreezing")
 LOSSES = ("cross_entropy", "class_balanced", "inverse_frequency", "focal")
@@ -210,80 +210,6 @@ def _head_kwargs(head_cls, config: FinetuneConfig) -> dict:
             "fields (e.g. 'dropout', 'pooling')."
         )
     return {option: getattr(config, option) for option in head_cls.trainer_options}
-
-
-def load_init_model(
-    path: str, *, sequence_length: int | None = None
-) -> tuple[keras.Model, TextPreprocessor]:
-    """The backbone and tokenizer of a fine-tuned model (intermediate fine-tuning).
-
-    Args:
-        path: a `.keras` task model, or a run directory holding `model.keras`.
-        sequence_length: optional new maximum tokens per text (at most the
-            backbone's `max_sequence_length`).
-
-    Returns:
-        `(backbone, preprocessor)`, the backbone fully trainable.
-
-    Example:
-    >>> backbone, pre = load_init_model("runs/nli")  # doctest: +SKIP
-    """
-    file = path if path.endswith(".keras") else os.path.join(path, "model.keras")
-    if not os.path.isfile(file):
-        raise ValueError(
-            f"`init_model` must be a fine-tuned `.keras` model or a run directory "
-            f"holding `model.keras`. Received: init_model={path!r} (no file "
-            f"{file!r}). Pass the output directory of an earlier kerasft-finetune run."
-        )
-    source = load_model(file, compile=False)
-    backbone, preprocessor = source.backbone, source.preprocessor
-    if preprocessor is None:
-        raise ValueError(
-            f"`init_model` {file!r} has no preprocessor, so its vocabulary is "
-            "unknown. Save it as `TaskModel(backbone, heads, preprocessor)`."
-        )
-    # A linear-probed source may have been saved with a frozen backbone.
-    backbone.trainable = False
-    backbone.trainable = True
-    if sequence_length and sequence_length != preprocessor.sequence_length:
-        limit = backbone.max_sequence_length
-        if sequence_length > limit:
-            raise ValueError(
-                f"`sequence_length` must be at most the backbone's "
-                f"max_sequence_length {limit}. Received: "
-                f"sequence_length={sequence_length}."
-            )
-        preprocessor = TextPreprocessor(
-            preprocessor.vocabulary,
-            sequence_length=sequence_length,
-            lowercase=preprocessor.lowercase,
-        )
-    return backbone, preprocessor
-
-
-def build_preprocessor_and_backbone(config: FinetuneConfig, train_texts):
-    """Load the configured backbone (or `init_model`'s), or make a new one."""
-    if config.init_model:
-        return load_init_model(config.init_model, sequence_length=config.sequence_length)
-    if config.backbone:
-        return load_backbone(config.backbone, sequence_length=config.sequence_length)
-    vocab = train_wordpiece_vocabulary(
-        train_texts, config.vocabulary_size, lowercase=config.lowercase
-    )
-    preprocessor = TextPreprocessor(
-        vocab, sequence_length=config.sequence_length, lowercase=config.lowercase
-    )
-    backbone = build_backbone(
-        BackboneConfig(
-            vocabulary_size=len(vocab),
-            num_layers=config.num_layers,
-            num_heads=config.num_heads,
-            hidden_dim=config.hidden_dim,
-            intermediate_dim=config.intermediate_dim,
-            max_sequence_length=config.sequence_length,
-        )
-    )
-    return backbone, preprocessor
 
 
 def make_loss(
