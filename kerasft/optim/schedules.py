@@ -52,8 +52,47 @@ def _decay_progress(step, warmup_steps, total_steps):
     return ops.clip(progress, 0.0, 1.0)
 
 
+class _WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warmup to a peak, then `end + (peak - end) * shape(p)` (subclasses give `shape`)."""
+
+    def __init__(
+        self,
+        peak_learning_rate: float,
+        total_steps: int,
+        warmup_steps: int = 0,
+        end_learning_rate: float = 0.0,
+    ):
+        _check_steps(total_steps, warmup_steps)
+        _check_rates(peak_learning_rate, end_learning_rate)
+        self.peak_learning_rate = float(peak_learning_rate)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.end_learning_rate = float(end_learning_rate)
+
+    def _shape(self, progress):
+        """The decay curve: 1 at the end of warmup, 0 at `total_steps`."""
+        raise NotImplementedError
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        p = _decay_progress(step, self.warmup_steps, self.total_steps)
+        decayed = self.end_learning_rate + (
+            self.peak_learning_rate - self.end_learning_rate
+        ) * self._shape(p)
+        warm = self.peak_learning_rate * _warmup_factor(step, self.warmup_steps)
+        return ops.where(step < float(self.warmup_steps), warm, decayed)
+
+    def get_config(self) -> dict:
+        return {
+            "peak_learning_rate": self.peak_learning_rate,
+            "total_steps": self.total_steps,
+            "warmup_steps": self.warmup_steps,
+            "end_learning_rate": self.end_learning_rate,
+        }
+
+
 @keras.saving.register_keras_serializable(package="kerasft")
-class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+class WarmupLinearDecay(_WarmupDecay):
     """Linear warmup from 0 to a peak, then linear decay to a floor.
 
     With `p = clip((step - warmup_steps) / (total_steps - warmup_steps), 0, 1)`:
@@ -72,51 +111,18 @@ class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     (0.0005, 0.0005)
     """
 
-    def __init__(
-        self,
-        peak_learning_rate: float,
-        total_steps: int,
-        warmup_steps: int = 0,
-        end_learning_rate: float = 0.0,
-    ):
-        _check_steps(total_steps, warmup_steps)
-        _check_rates(peak_learning_rate, end_learning_rate)
-        self.peak_learning_rate = float(peak_learning_rate)
-        self.total_steps = int(total_steps)
-        self.warmup_steps = int(warmup_steps)
-        self.end_learning_rate = float(end_learning_rate)
-
-    def __call__(self, step):
-        step = ops.cast(step, "float32")
-        p = _decay_progress(step, self.warmup_steps, self.total_steps)
-        decayed = self.end_learning_rate + (
-            self.peak_learning_rate - self.end_learning_rate
-        ) * (1.0 - p)
-        warm = self.peak_learning_rate * _warmup_factor(step, self.warmup_steps)
-        return ops.where(step < float(self.warmup_steps), warm, decayed)
-
-    def get_config(self) -> dict:
-        return {
-            "peak_learning_rate": self.peak_learning_rate,
-            "total_steps": self.total_steps,
-            "warmup_steps": self.warmup_steps,
-            "end_learning_rate": self.end_learning_rate,
-        }
+    def _shape(self, progress):
+        return 1.0 - progress
 
 
 @keras.saving.register_keras_serializable(package="kerasft")
-class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
+class WarmupCosineDecay(_WarmupDecay):
     """Linear warmup from 0 to a peak, then half-cosine decay to a floor.
 
     With `p = clip((step - warmup_steps) / (total_steps - warmup_steps), 0, 1)`:
     `lr = peak * step / warmup_steps` while `step < warmup_steps`, otherwise
-    `lr = end + (peak - end) * 0.5 * (1 + cos(pi * p))`.
-
-    Args:
-        peak_learning_rate: the rate reached at the end of warmup.
-        total_steps: the number of optimizer steps of the whole run.
-        warmup_steps: the number of warmup steps (0 for none).
-        end_learning_rate: the floor reached at `total_steps`.
+    `lr = end + (peak - end) * 0.5 * (1 + cos(pi * p))`. Arguments as in
+    `WarmupLinearDecay`.
 
     Example:
     >>> schedule = WarmupCosineDecay(1e-3, total_steps=110, warmup_steps=10)
@@ -124,37 +130,8 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
     0.0005
     """
 
-    def __init__(
-        self,
-        peak_learning_rate: float,
-        total_steps: int,
-        warmup_steps: int = 0,
-        end_learning_rate: float = 0.0,
-    ):
-        _check_steps(total_steps, warmup_steps)
-        _check_rates(peak_learning_rate, end_learning_rate)
-        self.peak_learning_rate = float(peak_learning_rate)
-        self.total_steps = int(total_steps)
-        self.warmup_steps = int(warmup_steps)
-        self.end_learning_rate = float(end_learning_rate)
-
-    def __call__(self, step):
-        step = ops.cast(step, "float32")
-        p = _decay_progress(step, self.warmup_steps, self.total_steps)
-        cosine = 0.5 * (1.0 + ops.cos(math.pi * p))
-        decayed = self.end_learning_rate + (
-            self.peak_learning_rate - self.end_learning_rate
-        ) * cosine
-        warm = self.peak_learning_rate * _warmup_factor(step, self.warmup_steps)
-        return ops.where(step < float(self.warmup_steps), warm, decayed)
-
-    def get_config(self) -> dict:
-        return {
-            "peak_learning_rate": self.peak_learning_rate,
-            "total_steps": self.total_steps,
-            "warmup_steps": self.warmup_steps,
-            "end_learning_rate": self.end_learning_rate,
-        }
+    def _shape(self, progress):
+        return 0.5 * (1.0 + ops.cos(math.pi * progress))
 
 
 @keras.saving.register_keras_serializable(package="kerasft")
