@@ -18,6 +18,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+from kerasft.data import tag_schemes
+
 DEFAULT_SIGNATURE = "serving_default"
 
 
@@ -374,24 +376,26 @@ def _entities(pred: dict) -> list[tuple[str, str, object]]:
     words = _as_list(pred.get("words"))
     tags = _as_list(pred.get("tags"))
     n = _count(pred, "num_words", min(len(words), len(tags)))
-    found, current, kind = [], [], None
+    pairs = list(zip(words, tags))[:n]
+    spans = tag_schemes.group_spans(_display_prefix(tag) for _, tag in pairs)
+    return [
+        (" ".join(word for word, _ in pairs[start:end]), kind, None)
+        for kind, start, end in spans
+    ]
 
-    def close():
-        if current:
-            found.append((" ".join(current), kind, None))
 
-    for word, tag in list(zip(words, tags))[:n]:
-        if tag in ("", "O"):
-            close()
-            current, kind = [], None
-            continue
-        prefix, _, tag_type = tag.partition("-") if "-" in tag else ("", "", tag)
-        if prefix in ("B", "S", "U") or tag_type != kind:
-            close()
-            current, kind = [], tag_type
-        current.append(word)
-    close()
-    return found
+def _display_prefix(tag: str) -> tuple[str, str]:
+    """`(prefix, type)` of a served tag, for `tag_schemes.group_spans`.
+
+    Read for display, never rejected: `""` is outside too, a tag without a
+    hyphen is its own type, and a BILOU `U-` begins an entity like `B-`/`S-`.
+    Every other prefix (`I-`, `E-`, `L-`, ...) continues a same-type entity,
+    so it is read as `I` (an `E-` does not close it here).
+    """
+    if tag in ("", "O"):
+        return "O", ""
+    prefix, _, tag_type = tag.partition("-") if "-" in tag else ("", "", tag)
+    return ("B" if prefix in ("B", "S", "U") else "I"), tag_type
 
 
 def _format_ner(pred: dict) -> str:

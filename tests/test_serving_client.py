@@ -396,6 +396,16 @@ def test_format_ner_from_tags_only():
     assert format_prediction(pred) == "[Barack Obama](PER) visited [Paris](LOC) [.](LOC)"
 
 
+def test_format_ner_from_tags_reads_any_tag_leniently():
+    # B-/S-/U- begin an entity; any other prefix (E-, L-, none) continues a
+    # same-type one; "" is outside, like "O".
+    pred = {
+        "words": ["a", "b", "c", "d", "e", "f", "g"],
+        "tags": ["U-PER", "E-PER", "L-PER", "LOC", "", "S-ORG", "I-ORG"],
+    }
+    assert format_prediction(pred) == "[a b c](PER) [d](LOC) e [f g](ORG)"
+
+
 def test_format_ner_without_entities():
     pred = {"words": ["nothing", "here"], "tags": ["O", "O"]}
     assert format_prediction(pred) == "nothing here\n(no entities)"

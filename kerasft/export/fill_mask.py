@@ -25,18 +25,15 @@ import tensorflow as tf
 from absl import logging
 
 from kerasft.backbone import load_backbone
-from kerasft.export.verify import verify_saved_model
-from kerasft.export.versioning import write_models_config, write_version
-from kerasft.export.warmup import write_warmup_requests
+from kerasft.export.publish import TEXT_SPEC, publish_archive, text_archive
 from kerasft.pretraining.mlm import (
     MASKED_LM_HEAD_WEIGHTS,
     load_masked_lm_head,
     make_masked_lm,
 )
-from kerasft.tokenizers import MASK, save_vocabulary
+from kerasft.tokenizers import MASK
 
 SIGNATURE = "fill_mask"
-TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 DEFAULT_WARMUP_TEXTS = (
     f"a gripping , beautifully acted {MASK} .",
     f"{MASK} rejects German call to {MASK} British lamb .",
@@ -136,10 +133,7 @@ def build_fill_mask_archive(
     Example:
     >>> build_fill_mask_archive(masked_lm, pre).write_out("/tmp/fm")  # doctest: +SKIP
     """
-    archive = keras.export.ExportArchive()
-    # Endpoint variables are tracked automatically; tracking the model too
-    # would store every weight twice.
-    archive.track(preprocessor.lookup_table)
+    archive = text_archive(preprocessor)
     archive.add_endpoint(
         SIGNATURE,
         make_fill_mask_fn(masked_lm, preprocessor, top_k),
@@ -214,22 +208,17 @@ def export_fill_mask(
     >>> export_fill_mask("runs/demo/pretrain", "saved_models")  # doctest: +SKIP
     """
     masked_lm, preprocessor = load_masked_lm(run_dir)
-
-    def write(tmp_dir: Path) -> None:
-        archive = build_fill_mask_archive(masked_lm, preprocessor, top_k)
-        archive.write_out(os.fspath(tmp_dir), verbose=False)
-        os.makedirs(os.path.join(tmp_dir, "assets"), exist_ok=True)
-        save_vocabulary(
-            preprocessor.vocabulary, os.path.join(tmp_dir, "assets", "vocab.txt")
-        )
-        write_warmup_requests(
-            tmp_dir,
-            {sig: [list(warmup_texts)] for sig in (SIGNATURE, "serving_default")},
-        )
-        if verify:
-            verify_saved_model(tmp_dir)
-
-    path = write_version(export_root, name, write, version=version)
-    write_models_config(export_root)
+    path, _ = publish_archive(
+        export_root,
+        name,
+        lambda: (
+            build_fill_mask_archive(masked_lm, preprocessor, top_k),
+            preprocessor.vocabulary,
+        ),
+        signatures=(SIGNATURE, "serving_default"),
+        warmup_texts=warmup_texts,
+        verify=verify,
+        version=version,
+    )
     logging.info("Exported fill_mask to %s", path)
     return path

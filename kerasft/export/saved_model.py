@@ -20,13 +20,9 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from kerasft.export.verify import verify_saved_model
-from kerasft.export.versioning import write_models_config, write_version
-from kerasft.export.warmup import write_warmup_requests
+from kerasft.export.publish import TEXT_SPEC, publish_archive, text_archive
 from kerasft.task import TaskModel
-from kerasft.tokenizers import save_vocabulary
 
-TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 DEFAULT_WARMUP_TEXTS = (
     "a gripping , beautifully acted film .",
     "EU rejects German call to boycott British lamb .",
@@ -45,11 +41,7 @@ def build_export_archive(model: TaskModel) -> keras.export.ExportArchive:
             "Only models with a `preprocessor` can be exported (the SavedModel "
             "takes raw text). Build `TaskModel(backbone, heads, preprocessor)`."
         )
-    archive = keras.export.ExportArchive()
-    # Endpoint variables are tracked automatically; `track(model)` would store
-    # every weight a second time (as Keras variables beside the captured TF ones).
-    archive.track(model.preprocessor.lookup_table)
-
+    archive = text_archive(model.preprocessor)
     for head in model.heads:
         archive.add_endpoint(head.name, _head_endpoint(model, head.name),
                              input_signature=[TEXT_SPEC])
@@ -110,26 +102,19 @@ def export_model(
     """
     if not warmup_texts:
         raise ValueError("`warmup_texts` must hold at least one sample text.")
-
-    def write(tmp_dir: Path) -> None:
-        archive = build_export_archive(model)
-        archive.write_out(os.fspath(tmp_dir), verbose=False)
-        # The graph's lookup table is self-contained; this copy is for people
-        # and tools inspecting the export (loaders ignore unreferenced assets).
-        os.makedirs(os.path.join(tmp_dir, "assets"), exist_ok=True)
-        save_vocabulary(
-            model.preprocessor.vocabulary, os.path.join(tmp_dir, "assets", "vocab.txt")
-        )
-        signatures = [h.name for h in model.heads] + ["serving_default", "tokenize"]
-        write_warmup_requests(
-            tmp_dir, {sig: [list(warmup_texts)] for sig in signatures}
-        )
-        if verify:
-            report = verify_saved_model(tmp_dir)
-            logging.info("Export verified: %s", _summary(report))
-
-    path = write_version(export_root, name, write, version=version, keep=keep)
-    write_models_config(export_root, base_path_prefix=base_path_prefix)
+    path, report = publish_archive(
+        export_root,
+        name,
+        lambda: (build_export_archive(model), model.preprocessor.vocabulary),
+        signatures=[h.name for h in model.heads] + ["serving_default", "tokenize"],
+        warmup_texts=warmup_texts,
+        verify=verify,
+        version=version,
+        keep=keep,
+        base_path_prefix=base_path_prefix,
+    )
+    if report is not None:
+        logging.info("Export verified: %s", _summary(report))
     logging.info("Exported %s", path)
     return path
 

@@ -83,6 +83,9 @@ _ROUND_ROBIN_FIX = (
     "and pad_model_inputs instead of RoundRobinTrimmer; keras-hub's "
     "MultiSegmentPacker emits this op"
 )
+_FAST_SENTENCEPIECE_FIX = (
+    "use tf_text.SentencepieceTokenizer instead of FastSentencepieceTokenizer"
+)
 _PYTHON_FIX = (
     "remove tf.py_function / tf.numpy_function from the serving graph (the "
     "model server runs no Python); express the computation with TF ops"
@@ -96,12 +99,8 @@ FIX_HINTS = {
     ),
     "TFText>RoundRobinTrim": _ROUND_ROBIN_FIX,
     "TFText>RoundRobinGenerateMasks": _ROUND_ROBIN_FIX,
-    "TFText>FastSentencepieceTokenize": (
-        "use tf_text.SentencepieceTokenizer instead of FastSentencepieceTokenizer"
-    ),
-    "TFText>FastSentencepieceDetokenize": (
-        "use tf_text.SentencepieceTokenizer instead of FastSentencepieceTokenizer"
-    ),
+    "TFText>FastSentencepieceTokenize": _FAST_SENTENCEPIECE_FIX,
+    "TFText>FastSentencepieceDetokenize": _FAST_SENTENCEPIECE_FIX,
     "PyFunc": _PYTHON_FIX,
     "PyFuncStateless": _PYTHON_FIX,
     "EagerPyFunc": _PYTHON_FIX,
@@ -196,22 +195,27 @@ def op_locations(meta_graph) -> dict[str, list[str]]:
     return {op: sorted(fns) for op, fns in where.items() if op not in function_names}
 
 
+def disallowed_ops(
+    locations: dict[str, list[str]], core_ops: frozenset, tf_text_ops: frozenset
+) -> dict[str, list[str]]:
+    """The ops outside the allow-list (TF core minus Python ops, plus the
+    covered tensorflow-text ops), each with the functions it appears in."""
+    allowed = (core_ops - PYTHON_OPS) | (TF_TEXT_SERVING_OPS & tf_text_ops)
+    return {op: fns for op, fns in sorted(locations.items()) if op not in allowed}
+
+
 def check_ops(
     locations: dict[str, list[str]], core_ops: frozenset, tf_text_ops: frozenset
 ) -> list[str]:
     """Return one failure message per op outside the allow-list."""
-    allowed = (core_ops - PYTHON_OPS) | (TF_TEXT_SERVING_OPS & tf_text_ops)
     failures = []
-    for op in sorted(locations):
-        if op in allowed:
-            continue
+    for op, fns in disallowed_ops(locations, core_ops, tf_text_ops).items():
         if op in FIX_HINTS:
             fix = FIX_HINTS[op]
         elif op in tf_text_ops:
             fix = _TF_TEXT_FIX
         else:
             fix = _UNKNOWN_FIX
-        fns = locations[op]
         shown = ", ".join(f"`{f}`" for f in fns[:5])
         if len(fns) > 5:
             shown += f" and {len(fns) - 5} more"
@@ -222,16 +226,16 @@ def check_ops(
     return failures
 
 
-def _dtype_name(dtype_enum):
+def _tensor_infos(tensors) -> dict[str, dict]:
+    """`{key: {"dtype", "shape"}}` of SignatureDef tensors (shape None: any rank)."""
     from tensorflow.core.framework import types_pb2
 
-    return types_pb2.DataType.Name(dtype_enum)
-
-
-def _shape_list(tensor_shape):
-    if tensor_shape.unknown_rank:
-        return None
-    return [d.size for d in tensor_shape.dim]
+    infos = {}
+    for key, info in sorted(tensors.items()):
+        shape = info.tensor_shape
+        dims = None if shape.unknown_rank else [d.size for d in shape.dim]
+        infos[key] = {"dtype": types_pb2.DataType.Name(info.dtype), "shape": dims}
+    return infos
 
 
 def describe_signatures(meta_graph) -> dict[str, dict]:
@@ -242,14 +246,8 @@ def describe_signatures(meta_graph) -> dict[str, dict]:
             continue
         signatures[name] = {
             "method": sig.method_name,
-            "inputs": {
-                k: {"dtype": _dtype_name(v.dtype), "shape": _shape_list(v.tensor_shape)}
-                for k, v in sorted(sig.inputs.items())
-            },
-            "outputs": {
-                k: {"dtype": _dtype_name(v.dtype), "shape": _shape_list(v.tensor_shape)}
-                for k, v in sorted(sig.outputs.items())
-            },
+            "inputs": _tensor_infos(sig.inputs),
+            "outputs": _tensor_infos(sig.outputs),
         }
     return signatures
 
@@ -384,12 +382,8 @@ def check(saved_model_dir: str) -> dict:
     locations = op_locations(meta_graph)
     summary["ops"] = sorted(locations)
     summary["tf_text_ops"] = sorted(set(locations) & tf_text_ops)
-    op_failures = check_ops(locations, core_ops, tf_text_ops)
-    failures.extend(op_failures)
-    allowed = (core_ops - PYTHON_OPS) | (TF_TEXT_SERVING_OPS & tf_text_ops)
-    summary["disallowed_ops"] = {
-        op: fns for op, fns in sorted(locations.items()) if op not in allowed
-    }
+    failures.extend(check_ops(locations, core_ops, tf_text_ops))
+    summary["disallowed_ops"] = disallowed_ops(locations, core_ops, tf_text_ops)
 
     signatures = describe_signatures(meta_graph)
     summary["signatures"] = signatures
@@ -460,11 +454,9 @@ def format_report(summary: dict) -> str:
             + (f", tensorflow-text: {', '.join(tf_text)}" if tf_text else "")
         )
     for name, sig in summary["signatures"].items():
-        ins = ", ".join(
-            f"{k} {v['dtype']} {v['shape']}" for k, v in sig["inputs"].items()
-        )
-        outs = ", ".join(
-            f"{k} {v['dtype']} {v['shape']}" for k, v in sig["outputs"].items()
+        ins, outs = (
+            ", ".join(f"{k} {v['dtype']} {v['shape']}" for k, v in sig[side].items())
+            for side in ("inputs", "outputs")
         )
         lines.append(f"  signature {name}: ({ins}) -> ({outs})")
     if summary["warmup_records"]:

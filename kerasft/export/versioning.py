@@ -20,6 +20,15 @@ _NUMERIC = re.compile(r"[0-9]+")
 _TMP_PREFIX = ".tmp-"
 
 
+def _temporary_path(parent: Path, stem: object) -> Path:
+    """A fresh hidden name in `parent`, which TF Serving and `list_versions` skip.
+
+    The pid and random suffix keep concurrent writers apart. A killed writer
+    leaves its `.tmp-*` entry behind (nothing removes stale ones yet).
+    """
+    return parent / f"{_TMP_PREFIX}{stem}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
 def _check_model_name(name: object) -> str:
     if not isinstance(name, str):
         raise TypeError(
@@ -197,9 +206,7 @@ def write_version(
             )
     model_dir.mkdir(parents=True, exist_ok=True)
     final_dir = model_dir / str(version)
-    tmp_dir = model_dir / (
-        f"{_TMP_PREFIX}{version}-{os.getpid()}-{secrets.token_hex(4)}"
-    )
+    tmp_dir = _temporary_path(model_dir, version)
     tmp_dir.mkdir()
     try:
         write_fn(tmp_dir)
@@ -284,9 +291,7 @@ def write_models_config(
             f"export_root={str(export_root)!r}. Export a model first."
         )
     path = export_root / MODELS_CONFIG_FILENAME
-    tmp_path = export_root / (
-        f"{_TMP_PREFIX}{MODELS_CONFIG_FILENAME}-{os.getpid()}-{secrets.token_hex(4)}"
-    )
+    tmp_path = _temporary_path(export_root, MODELS_CONFIG_FILENAME)
     try:
         tmp_path.write_text(text_format.MessageToString(config), encoding="utf-8")
         os.replace(tmp_path, path)

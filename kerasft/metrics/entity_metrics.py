@@ -14,6 +14,13 @@ percentages like the script). Document markers such as `-DOCSTART-` are not
 tokens here; the script counts them in its token accuracy when present. For
 tags without a type (e.g. a bare `"B"`) the script prints the empty type's row
 twice; `format_table` prints it once.
+
+Chunks are not read with `tag_schemes.group_spans`, on purpose: the script
+compares gold and prediction token by token with its own boundary table,
+and its quirks are part of the figures it defines (`E-` followed by a
+same-type `B-` is one chunk, `.`, `[` and `]` are special, an untyped chunk
+can stay open across a sentence boundary). For `B-`/`I-`/`O` tags with a
+type the two readings agree; BIOES input is converted with `tag_schemes`.
 """
 
 from __future__ import annotations
@@ -41,24 +48,34 @@ def _split(tag: str) -> tuple[str, str]:
     return prefix, "" if entity_type == "0" else entity_type
 
 
-def _end_of_chunk(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
-    end = (prev_tag, tag) in {
-        ("B", "B"), ("B", "O"), ("I", "B"), ("I", "O"),
-        ("E", "E"), ("E", "I"), ("E", "O"),
-    }
-    if prev_tag not in ("O", ".") and prev_type != type_:
-        end = True
-    return end or prev_tag in ("]", "[")
+# The script's endOfChunk / startOfChunk tag pairs: (previous tag, tag) at
+# which a chunk ends before the tag / starts at it.
+_END_PAIRS = frozenset({
+    ("B", "B"), ("B", "O"), ("I", "B"), ("I", "O"),
+    ("E", "E"), ("E", "I"), ("E", "O"),
+})
+_START_PAIRS = frozenset({
+    ("B", "B"), ("I", "B"), ("O", "B"), ("O", "I"),
+    ("E", "E"), ("E", "I"), ("O", "E"),
+})
 
 
-def _start_of_chunk(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
-    start = (prev_tag, tag) in {
-        ("B", "B"), ("I", "B"), ("O", "B"), ("O", "I"),
-        ("E", "E"), ("E", "I"), ("O", "E"),
-    }
-    if tag not in ("O", ".") and prev_type != type_:
-        start = True
-    return start or tag in ("[", "]")
+def _chunk_boundary(
+    prev_tag: str, tag: str, prev_type: str, type_: str
+) -> tuple[bool, bool]:
+    """The script's `(endOfChunk, startOfChunk)` for one side at one token."""
+    type_changed = prev_type != type_
+    end = (
+        (prev_tag, tag) in _END_PAIRS
+        or (prev_tag not in ("O", ".") and type_changed)
+        or prev_tag in ("]", "[")
+    )
+    start = (
+        (prev_tag, tag) in _START_PAIRS
+        or (tag not in ("O", ".") and type_changed)
+        or tag in ("[", "]")
+    )
+    return end, start
 
 
 # (in_correct, last_correct, last_correct_type, last_guessed, last_guessed_type)
@@ -80,11 +97,12 @@ def _count_chunks(true_tags, pred_tags, totals, per_type, state) -> tuple:
         correct, correct_type = ("O", "") if boundary else _split(true_tag)
         guessed, guessed_type = ("O", "") if boundary else _split(pred_tag)
 
-        gold_args = (last_correct, correct, last_correct_type, correct_type)
-        pred_args = (last_guessed, guessed, last_guessed_type, guessed_type)
-        end_correct, end_guessed = _end_of_chunk(*gold_args), _end_of_chunk(*pred_args)
-        start_correct = _start_of_chunk(*gold_args)
-        start_guessed = _start_of_chunk(*pred_args)
+        end_correct, start_correct = _chunk_boundary(
+            last_correct, correct, last_correct_type, correct_type
+        )
+        end_guessed, start_guessed = _chunk_boundary(
+            last_guessed, guessed, last_guessed_type, guessed_type
+        )
 
         if in_correct:
             if end_correct and end_guessed and last_guessed_type == last_correct_type:

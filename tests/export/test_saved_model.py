@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 import kerasft
+from kerasft.export import publish as publish_lib
 from kerasft.export import saved_model as saved_model_lib
 from kerasft.export.saved_model import export_model
 
@@ -157,7 +158,7 @@ def test_export_interrupted_after_variables_leaves_no_version(
         assert (pathlib.Path(directory) / "variables").is_dir()  # variables written
         raise KeyboardInterrupt("simulated kill after variables were written")
 
-    monkeypatch.setattr(saved_model_lib, "write_warmup_requests", crash)
+    monkeypatch.setattr(publish_lib, "write_warmup_requests", crash)
     with pytest.raises(KeyboardInterrupt):
         export_model(trained_tiny_sentiment_model, root, "sentiment", verify=False)
     assert sorted(p.name for p in (root / "sentiment").iterdir()) == ["1"]

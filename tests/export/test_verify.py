@@ -103,6 +103,13 @@ def ok_summary(exports):
     return verify_saved_model(exports["ok"])
 
 
+def verification_error(path) -> ExportVerificationError:
+    """The error `verify_saved_model(path)` must raise."""
+    with pytest.raises(ExportVerificationError) as info:
+        verify_saved_model(path)
+    return info.value
+
+
 @pytest.mark.large
 def test_covered_tf_text_model_passes_and_replays_warmup(ok_summary):
     summary = ok_summary
@@ -133,21 +140,17 @@ def test_checker_process_does_not_import_kerasft_or_keras_hub(ok_summary):
 
 @pytest.mark.large
 def test_py_function_fails_naming_eager_py_func(exports):
-    with pytest.raises(ExportVerificationError) as info:
-        verify_saved_model(exports["py_function"])
-    message = str(info.value)
-    assert "op `EagerPyFunc`" in message
-    assert "__inference_serve_" in message  # the function it appears in
-    assert "tf.py_function" in message  # how to fix it
-    assert isinstance(info.value, ValueError)
-    assert list(info.value.summary["disallowed_ops"]) == ["EagerPyFunc"]
+    error = verification_error(exports["py_function"])
+    assert "op `EagerPyFunc`" in str(error)
+    assert "__inference_serve_" in str(error)  # the function it appears in
+    assert "tf.py_function" in str(error)  # how to fix it
+    assert isinstance(error, ValueError)
+    assert list(error.summary["disallowed_ops"]) == ["EagerPyFunc"]
 
 
 @pytest.mark.large
 def test_fast_wordpiece_and_round_robin_fail_with_fixes(exports):
-    with pytest.raises(ExportVerificationError) as info:
-        verify_saved_model(exports["keras_hub_style"])
-    message = str(info.value)
+    message = str(verification_error(exports["keras_hub_style"]))
     assert "op `FastWordpieceTokenizeWithOffsets`" in message
     assert "tf_text.BertTokenizer" in message
     assert "op `TFText>RoundRobinTrim`" in message
@@ -157,9 +160,7 @@ def test_fast_wordpiece_and_round_robin_fail_with_fixes(exports):
 
 @pytest.mark.large
 def test_scalar_and_ragged_outputs_fail(exports):
-    with pytest.raises(ExportVerificationError) as info:
-        verify_saved_model(exports["bad_shapes"])
-    failures = info.value.summary["failures"]
+    failures = verification_error(exports["bad_shapes"]).summary["failures"]
     total = [f for f in failures if "output `total`" in f]
     words = [f for f in failures if "output `words`" in f]
     assert total and all("batch dimension" in f for f in total)
@@ -169,11 +170,10 @@ def test_scalar_and_ragged_outputs_fail(exports):
 
 @pytest.mark.large
 def test_warmup_for_a_missing_signature_fails(exports):
-    with pytest.raises(ExportVerificationError) as info:
-        verify_saved_model(exports["bad_warmup"])
-    (failure,) = info.value.summary["failures"]
+    summary = verification_error(exports["bad_warmup"]).summary
+    (failure,) = summary["failures"]
     assert "signature `classify`" in failure
-    assert info.value.summary["warmup_replayed"] == 1
+    assert summary["warmup_replayed"] == 1
 
 
 def test_requires_a_saved_model_directory(tmp_path):
