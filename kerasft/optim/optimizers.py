@@ -9,9 +9,11 @@ from kerasft.optim import schedules
 
 SCHEDULES = ("linear", "cosine", "slanted_triangular", "constant")
 OPTIMIZERS = ("adamw", "adam", "sgd")
-# Substrings of variable names that get no weight decay (BERT practice):
+# Substrings of variable paths that get no weight decay (BERT practice):
 # biases and LayerNorm scales/offsets, which Keras names `gamma`/`beta`.
-NO_DECAY_NAMES = ("bias", "gamma", "beta", "layer_norm", "LayerNorm")
+# Keras matches them case-sensitively, so every spelling of LayerNorm that
+# keras-hub and converted checkpoints use is listed. Pretraining uses it too.
+NO_DECAY_NAMES = ("bias", "gamma", "beta", "layer_norm", "layernorm", "LayerNorm")
 
 
 def make_schedule(

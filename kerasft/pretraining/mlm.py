@@ -24,13 +24,13 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from kerasft.optim.optimizers import NO_DECAY_NAMES
 from kerasft.optim.schedules import WarmupLinearDecay
 from kerasft.pretraining.masking import masked_lm_example
 from kerasft.pretraining.packing import pack_dataset
 
 # Variables whose names contain these are never weight-decayed (BERT recipe);
 # Keras names LayerNorm scales/offsets `gamma`/`beta`.
-NO_DECAY = ["bias", "gamma", "beta", "layer_norm", "layernorm"]
 PACKING_MODES = ("pack", "pad")
 OBJECTIVES = ("mlm", "electra")
 MASKED_LM_HEAD_WEIGHTS = "masked_lm_head.npz"
@@ -255,7 +255,7 @@ def make_pretrain_optimizer(config: PretrainConfig) -> keras.optimizers.AdamW:
         weight_decay=config.weight_decay,
         global_clipnorm=config.global_clipnorm,
     )
-    optimizer.exclude_from_weight_decay(var_names=NO_DECAY)
+    optimizer.exclude_from_weight_decay(var_names=list(NO_DECAY_NAMES))
     return optimizer
 
 

@@ -160,7 +160,7 @@ def test_config_round_trip_keeps_weight_decay_exclusions():
     restored = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
     assert type(restored) is LayerwiseAdamW
     assert sorted(restored.weight_decay_exclusions) == sorted(
-        ["bias", "gamma", "beta", "layer_norm", "LayerNorm"]
+        ["bias", "gamma", "beta", "layer_norm", "layernorm", "LayerNorm"]
     )
     gamma = keras.Variable(np.ones(3, "float32"), name="gamma")
     kernel = keras.Variable(np.ones(3, "float32"), name="kernel")
