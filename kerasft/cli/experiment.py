@@ -26,7 +26,9 @@ import json
 from absl import flags
 
 from kerasft.cli import app
-from kerasft.experiment import REGIMES, ExperimentConfig
+from kerasft.experiment import REGIMES, ExperimentConfig, run_experiment, split_files
+from kerasft.experiment.config import parse_seeds
+from kerasft.experiment.report import fmt_mean_std
 
 HELPS = {
     "head": "Registered head name.",
@@ -91,21 +93,13 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     app.reject_extra_args(argv)
-    try:
-        seeds = [int(s) for s in FLAGS.seeds]
-    except ValueError:
-        raise ValueError(
-            f"`--seeds` must be comma-separated integers. Received: {FLAGS.seeds!r}."
-        ) from None
     config = app.dataclass_from_flags(
-        ExperimentConfig, skip=_LISTS, regimes=FLAGS.regimes, seeds=seeds,
-        mixture_corpora=FLAGS.mixture_corpus,
+        ExperimentConfig, skip=_LISTS, regimes=FLAGS.regimes,
+        seeds=parse_seeds(FLAGS.seeds), mixture_corpora=FLAGS.mixture_corpus,
     )
-    from kerasft.experiment import run_experiment, split_files
-
     if FLAGS.dry_run:
         files = split_files(config.data_dir)
-        from kerasft.data.corpus import check_has_text
+        from kerasft.data.corpus_stream import check_has_text
 
         for spec in config.mixture_corpora:
             check_has_text(spec)  # a mistyped corpus fails now, not an hour in
@@ -115,9 +109,8 @@ def main(argv):
     results = run_experiment(config, FLAGS.output_dir, verbose=app.keras_verbosity())
     metric = results["metric"]
     for name, entry in results["regimes"].items():
-        stats = entry["test"][metric]
         mark = " (transductive)" if entry["transductive"] else ""
-        print(f"{name}{mark}: test {metric} {stats['mean']:.4f} ± {stats['std']:.4f}")
+        print(f"{name}{mark}: test {metric} {fmt_mean_std(entry['test'][metric])}")
     print(f"Report: {FLAGS.output_dir}/report.md")
 
 

@@ -19,6 +19,8 @@ from absl import flags
 
 from kerasft.cli import app
 from kerasft.cli import finetune as finetune_cli  # the fine-tuning flags
+from kerasft.experiment.config import parse_seeds
+from kerasft.experiment.report import fmt_mean_std
 from kerasft.finetuning.trainer import FinetuneConfig
 
 flags.adopt_module_key_flags(finetune_cli)
@@ -32,22 +34,16 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     app.reject_extra_args(argv)
-    from kerasft.finetuning.imbalance import run_imbalance_experiment
+    from kerasft.experiment.imbalance import run_imbalance_experiment
 
-    try:
-        seeds = [int(s) for s in FLAGS.seeds]
-    except ValueError:
-        raise ValueError(
-            f"`seeds` must be comma-separated integers. Received: seeds={FLAGS.seeds}."
-        ) from None
+    seeds = parse_seeds(FLAGS.seeds)
     base = app.dataclass_from_flags(FinetuneConfig, skip=("seed",))
     results = run_imbalance_experiment(
         base, FLAGS.output_dir, minority_label=FLAGS.minority_label,
         fraction=FLAGS.fraction, seeds=seeds, verbose=app.keras_verbosity(),
     )
     for name, arm in results["arms"].items():
-        f1 = arm["macro_f1"]
-        print(f"{name}: test macro-F1 {f1['mean']:.4f} ± {f1['std']:.4f} "
+        print(f"{name}: test macro-F1 {fmt_mean_std(arm['macro_f1'])} "
               f"over {len(seeds)} seeds")
     print(f"Report: {FLAGS.output_dir}/report.md")
 

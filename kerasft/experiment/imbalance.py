@@ -20,6 +20,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from kerasft.experiment.cache import cached_run
+from kerasft.experiment.config import check_seeds
+from kerasft.experiment.plots import figure
+from kerasft.experiment.report import fmt_mean_std, markdown_table
+from kerasft.experiment.statistics import mean_std
 from kerasft.finetuning.trainer import FinetuneConfig, finetune
 from kerasft.head import ClassificationHead
 from kerasft.registry import get_head
@@ -30,6 +35,7 @@ DEFAULT_ARMS: dict[str, dict] = {
         "strategy": "two_stage", "stage1_loss": "class_balanced", "loss": "cross_entropy",
     },
 }
+_SUMMARIZED = ("macro_f1", "accuracy", "minority_f1", "minority_recall")
 
 
 def subsample_class(examples: Sequence, label: str, fraction: float, seed: int) -> list:
@@ -83,26 +89,37 @@ def write_examples(examples: Sequence, path: str) -> str:
     return path
 
 
-def _finished(run_dir: str, config: FinetuneConfig) -> dict | None:
-    # Reuse a completed run with identical settings (a resumed experiment).
-    try:
-        with open(os.path.join(run_dir, "config.json")) as f:
-            saved = json.load(f)
-        with open(os.path.join(run_dir, "metrics.json")) as f:
-            metrics = json.load(f)
-    except (OSError, ValueError):
-        return None
-    same = all(saved.get(k) == v for k, v in dataclasses.asdict(config).items())
-    return metrics if same and "test" in metrics else None
+def _arm_run(
+    config: FinetuneConfig, run_dir: str, minority_label: str, fraction: float,
+    verbose: int | str,
+) -> dict:
+    """One arm's fine-tuning on one seed's subsample (reused when finished)."""
+
+    def run() -> dict:
+        metrics = finetune(config, run_dir, verbose=verbose)
+        test = metrics["test"]
+        minority = test["per_class"][minority_label]
+        return {
+            "seed": config.seed,
+            "run_dir": run_dir,
+            "macro_f1": test["macro_f1"],
+            "accuracy": test["accuracy"],
+            "minority_f1": minority["f1"],
+            "minority_recall": minority["recall"],
+            "minority_precision": minority["precision"],
+            "epochs_run": metrics["epochs_run"],
+            "train_seconds": metrics["train_seconds"],
+        }
+
+    # The subsample too: its train file has the same path for every fraction.
+    spec = {"finetune": dataclasses.asdict(config),
+            "subsample": {"label": minority_label, "fraction": fraction}}
+    return cached_run(run_dir, spec, run, what="fine-tuning")
 
 
 def _summary(values: Sequence[float]) -> dict:
-    arr = np.asarray(values, dtype="float64")
-    return {
-        "mean": float(arr.mean()),
-        "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
-        "values": [float(v) for v in arr],
-    }
+    stats = mean_std(values)
+    return {"mean": stats["mean"], "std": stats["std"], "values": [float(v) for v in values]}
 
 
 def run_imbalance_experiment(
@@ -142,11 +159,7 @@ def run_imbalance_experiment(
             "`test` is required: the experiment reports macro-F1 on the untouched "
             "test split. Received: test=''."
         )
-    seeds = [int(s) for s in seeds]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(
-            f"`seeds` must be distinct and at least one. Received: seeds={seeds}."
-        )
+    seeds = check_seeds(seeds)
     if not arms:
         raise ValueError("`arms` must name at least one arm. Received: {}.")
     head_cls = get_head(base.head)
@@ -173,20 +186,7 @@ def run_imbalance_experiment(
         for name, overrides in arms.items():
             config = dataclasses.replace(base, train=train_file, seed=seed, **overrides)
             run_dir = os.path.join(output_dir, "runs", name, f"seed{seed}")
-            metrics = _finished(run_dir, config) or finetune(config, run_dir, verbose=verbose)
-            test = metrics["test"]
-            minority = test["per_class"][minority_label]
-            runs[name].append({
-                "seed": seed,
-                "run_dir": run_dir,
-                "macro_f1": test["macro_f1"],
-                "accuracy": test["accuracy"],
-                "minority_f1": minority["f1"],
-                "minority_recall": minority["recall"],
-                "minority_precision": minority["precision"],
-                "epochs_run": metrics["epochs_run"],
-                "train_seconds": metrics["train_seconds"],
-            })
+            runs[name].append(_arm_run(config, run_dir, minority_label, fraction, verbose))
 
     results = {
         "minority_label": minority_label,
@@ -201,10 +201,7 @@ def run_imbalance_experiment(
             name: {
                 "overrides": dict(arms[name]),
                 "runs": runs[name],
-                **{
-                    key: _summary([r[key] for r in runs[name]])
-                    for key in ("macro_f1", "accuracy", "minority_f1", "minority_recall")
-                },
+                **{key: _summary([r[key] for r in runs[name]]) for key in _SUMMARIZED},
             }
             for name in arms
         },
@@ -229,6 +226,15 @@ def format_report(results: dict) -> str:
     base = results["base_config"]
     label = results["minority_label"]
     seed0 = str(results["seeds"][0])
+    header = ["arm", "test macro-F1 (mean ± std)", "per seed", f"{label} F1",
+              f"{label} recall", "accuracy"]
+    rows = [
+        [name, fmt_mean_std(arm["macro_f1"]),
+         ", ".join(f"{v:.4f}" for v in arm["macro_f1"]["values"]),
+         f"{arm['minority_f1']['mean']:.4f}", f"{arm['minority_recall']['mean']:.4f}",
+         f"{arm['accuracy']['mean']:.4f}"]
+        for name, arm in results["arms"].items()
+    ]
     lines = [
         "# Class-imbalance experiment",
         "",
@@ -241,18 +247,8 @@ def format_report(results: dict) -> str:
         f"{base['monitor']} (patience {base['patience']}, best weights restored). "
         f"Seeds {results['seeds']} (each draws the subsample and seeds training).",
         "",
-        f"| arm | test macro-F1 (mean ± std) | per seed | {label} F1 | "
-        f"{label} recall | accuracy |",
-        "| --- | --- | --- | --- | --- | --- |",
+        *markdown_table(header, rows),
     ]
-    for name, arm in results["arms"].items():
-        f1 = arm["macro_f1"]
-        lines.append(
-            f"| {name} | {f1['mean']:.4f} ± {f1['std']:.4f} | "
-            f"{', '.join(f'{v:.4f}' for v in f1['values'])} | "
-            f"{arm['minority_f1']['mean']:.4f} | {arm['minority_recall']['mean']:.4f} | "
-            f"{arm['accuracy']['mean']:.4f} |"
-        )
     names = list(results["arms"])
     if len(names) == 2:
         a, b = (results["arms"][n]["macro_f1"]["values"] for n in names)
@@ -281,27 +277,20 @@ def plot_macro_f1(results: dict, path: str) -> str:
     Example:
     >>> plot_macro_f1(results, "runs/imbalance/macro_f1.png")  # doctest: +SKIP
     """
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display on servers
-    import matplotlib.pyplot as plt
-
     names = list(results["arms"])
     arms = [results["arms"][n]["macro_f1"] for n in names]
-    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(names), 3.6))
     x = np.arange(len(names))
-    ax.bar(x, [a["mean"] for a in arms], yerr=[a["std"] for a in arms],
-           capsize=6, color="#8fb3d9", edgecolor="#2c5a8a")
-    for i, a in enumerate(arms):
-        ax.scatter(np.full(len(a["values"]), i), a["values"], color="#222", s=14, zorder=3)
-    ax.set_xticks(x, [textwrap.fill(n.replace("_", " "), 16) for n in names])
-    ax.set_ylabel("test macro-F1")
-    ax.set_ylim(0, 1)
-    ax.set_title(
-        f"{results['minority_label']} at {results['fraction']:.0%} of train, "
-        f"{len(results['seeds'])} seeds"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    with figure(path, (1.8 + 1.6 * len(names), 3.6)) as ax:
+        ax.bar(x, [a["mean"] for a in arms], yerr=[a["std"] for a in arms],
+               capsize=6, color="#8fb3d9", edgecolor="#2c5a8a")
+        for i, a in enumerate(arms):
+            ax.scatter(np.full(len(a["values"]), i), a["values"], color="#222", s=14,
+                       zorder=3)
+        ax.set_xticks(x, [textwrap.fill(n.replace("_", " "), 16) for n in names])
+        ax.set_ylabel("test macro-F1")
+        ax.set_ylim(0, 1)
+        ax.set_title(
+            f"{results['minority_label']} at {results['fraction']:.0%} of train, "
+            f"{len(results['seeds'])} seeds"
+        )
     return path

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from kerasft.data.jsonl import LabelledText
-from kerasft.finetuning.imbalance import run_imbalance_experiment, subsample_class
+from kerasft.experiment.imbalance import run_imbalance_experiment, subsample_class
 from kerasft.finetuning.trainer import FinetuneConfig
 
 

@@ -1,40 +1,17 @@
-"""The pretraining-regime experiment: leakage, budgets, report structure, CLI."""
+"""The pretraining-regime experiment: budgets, report structure, reuse, CLI."""
 
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
 import pytest
 
-from conftest import NEGATIVE, POSITIVE, REPO, minilm_dir, write_jsonl
+from conftest import REPO, minilm_dir
+from test_contamination import EXPECTED_LEAKAGE, overlap_data  # noqa: F401 (a fixture)
 
-from kerasft.experiment import (
-    REGIMES,
-    ExperimentConfig,
-    leakage,
-    normalize_text,
-    regime_leakage,
-    run_experiment,
-)
+from kerasft.experiment import REGIMES, ExperimentConfig, run_experiment
 
-# Two of the four test texts are train texts (one with different spacing),
-# one more is only in the mixture's extra corpus, one is nowhere else.
-TEST_ROWS = [
-    {"text": POSITIVE[0], "label": "positive"},
-    {"text": "  " + NEGATIVE[1].replace(" ", "   ") + " ", "label": "negative"},
-    {"text": "a wonderful story , not boring", "label": "positive"},
-    {"text": "the acting was awful", "label": "negative"},
-]
-EXPECTED_LEAKAGE = {
-    "scratch": 0.0,
-    "self_train": 0.5,
-    "self_transductive": 1.0,  # the test text itself is pretraining text
-    "mixture": 0.75,  # train text + the extra corpus
-    "off_the_shelf": None,  # MiniLM's own corpus is unknown
-    "continued": 0.5,  # the train text it adds
-}
 TINY = dict(
     vocabulary_size=60, num_layers=1, num_heads=2, hidden_dim=16,
     intermediate_dim=32, sequence_length=16, pretrain_steps=2,
@@ -42,46 +19,6 @@ TINY = dict(
     validation_documents=1, epochs=1, batch_size=8, learning_rate=1e-3,
     monitor="accuracy",
 )
-
-
-@pytest.fixture
-def overlap_data(tmp_path):
-    """A labelled dataset with known test/train overlap, plus an extra corpus."""
-    data = tmp_path / "data"
-    data.mkdir()
-    train = [{"text": t, "label": "positive"} for t in POSITIVE] + [
-        {"text": t, "label": "negative"} for t in NEGATIVE
-    ]
-    write_jsonl(data / "train.jsonl", train)
-    write_jsonl(data / "validation.jsonl", train[::2])
-    write_jsonl(data / "test.jsonl", TEST_ROWS)
-    extra = tmp_path / "extra.txt"
-    extra.write_text("the story was fun\na wonderful story , not boring\nboring\n")
-    return {"dir": str(data), "mixture": [f"{data / 'train.jsonl'}:1", f"{extra}:1"]}
-
-
-def test_leakage_counts_whitespace_normalised_exact_matches():
-    assert normalize_text("  a\t gripping\nfilm ") == "a gripping film"
-    assert leakage(["a  film", "a plot", "A film"], {"a film"}) == pytest.approx(1 / 3)
-    assert leakage([], {"a"}) == 0.0
-
-
-def test_leakage_of_every_regime_on_known_overlap(overlap_data):
-    config = ExperimentConfig(
-        head="sentiment", data_dir=overlap_data["dir"],
-        mixture_corpora=overlap_data["mixture"], minilm_dir=str(minilm_dir()),
-    )
-    for name in REGIMES:
-        assert regime_leakage(config, name) == EXPECTED_LEAKAGE[name], name
-
-
-def test_config_rejects_bad_regimes_and_missing_mixture():
-    with pytest.raises(ValueError, match="`regimes` must be distinct names"):
-        ExperimentConfig(data_dir="d", regimes=("scratch", "pretrain_everything"))
-    with pytest.raises(ValueError, match="needs `mixture_corpora`"):
-        ExperimentConfig(data_dir="d", regimes=("mixture",))
-    with pytest.raises(ValueError, match="`data_dir` is required"):
-        ExperimentConfig()
 
 
 def _check_report(results, out, regimes, seeds):
@@ -117,7 +54,7 @@ def _check_report(results, out, regimes, seeds):
 
 @pytest.mark.large
 def test_tiny_experiment_report_and_reuse(overlap_data, tmp_path):
-    # Two regimes keep it quick; the leakage of all six is checked above.
+    # Two regimes keep it quick; test_contamination checks the leakage of all six.
     regimes = ("scratch", "self_transductive")
     config = ExperimentConfig(
         head="sentiment", data_dir=overlap_data["dir"], regimes=regimes,

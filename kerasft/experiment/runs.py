@@ -1,0 +1,162 @@
+"""One regime's runs: its pretraining and a fine-tuning a seed, reused when finished."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+from kerasft.experiment.cache import cached_run
+from kerasft.experiment.config import ExperimentConfig
+from kerasft.experiment.plan import Pretraining, check_held_out
+
+
+def pretrain(plan: Pretraining, run_dir: str, reuse: bool, verbose: int | str) -> dict:
+    """Run (or reuse) one pretraining; returns its budget and MLM losses.
+
+    Args:
+        plan: the regime's pretraining (`pretraining_plan`).
+        run_dir: the pretraining's run directory.
+        reuse: reuse a finished run with the same settings.
+        verbose: Keras verbosity.
+
+    Example:
+    >>> pre = pretrain(plan, "runs/experiment/pretrain/self_train", True, 0)  # doctest: +SKIP
+    >>> pre["backbone"]  # doctest: +SKIP
+    'runs/experiment/pretrain/self_train/backbone'
+    """
+    spec = {"run": dataclasses.asdict(plan.run_config),
+            "train": dataclasses.asdict(plan.train_config)}
+    return cached_run(
+        run_dir, spec, lambda: _run_pretraining(plan, run_dir, verbose),
+        reuse=reuse, what="pretraining",
+    )
+
+
+def _run_pretraining(plan: Pretraining, run_dir: str, verbose: int | str) -> dict:
+    import keras
+
+    from kerasft.pretraining.loop import MLM_ACCURACY_KEY, MLM_LOSS_KEY
+    from kerasft.pretraining.run import run_pretraining
+
+    check_held_out(plan)
+    start = time.time()
+    keras.utils.set_random_seed(plan.train_config.seed)
+    metrics = run_pretraining(
+        plan.run_config, plan.train_config, run_dir, verbose=verbose
+    )
+    wall = time.time() - start
+    loss_key = MLM_LOSS_KEY[metrics["objective"]]
+    accuracy_key = MLM_ACCURACY_KEY[metrics["objective"]]
+    steps = int(metrics["steps"])
+    return {
+        "backbone": os.path.join(run_dir, "backbone"),
+        "corpora": list(plan.corpora),
+        "init_backbone": plan.run_config.init_backbone,
+        "steps": steps,
+        "batch_size": plan.train_config.batch_size,
+        "sequence_length": plan.run_config.sequence_length,
+        "sequences": steps * plan.train_config.batch_size,
+        "tokens": int(metrics["tokens_seen"]),
+        "seconds": float(metrics["seconds"]),
+        "wall_seconds": round(wall, 2),
+        "objective": metrics["objective"],
+        "mlm_loss_before": metrics.get("validation_before", {}).get(loss_key),
+        "mlm_loss_after": metrics.get("validation_after", {}).get(loss_key),
+        "mlm_accuracy_after": metrics.get("validation_after", {}).get(accuracy_key),
+        "unigram_loss": metrics.get("unigram", {}).get("loss"),
+        "vocabulary_size": metrics.get("vocabulary_size"),
+        "transductive": bool(metrics.get("transductive_test_text", False)),
+    }
+
+
+def finetune_config(config: ExperimentConfig, files: dict, backbone: str, seed: int):
+    """The `FinetuneConfig` of one seed: the experiment's recipe, every regime alike.
+
+    Args:
+        config: the experiment configuration.
+        files: the dataset's split files (`split_files`).
+        backbone: the backbone directory; empty builds a random one.
+        seed: the fine-tuning seed.
+
+    Example:
+    >>> ft = finetune_config(config, files, "", seed=0)  # doctest: +SKIP
+    """
+    from kerasft.finetuning.trainer import FinetuneConfig
+
+    return FinetuneConfig(
+        head=config.head,
+        train=files["train"],
+        validation=files["validation"],
+        test=files["test"],
+        backbone=backbone,
+        vocabulary_size=config.vocabulary_size,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        hidden_dim=config.hidden_dim,
+        intermediate_dim=config.intermediate_dim,
+        sequence_length=config.sequence_length,
+        lowercase=config.lowercase,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_ratio=config.warmup_ratio,
+        weight_decay=config.weight_decay,
+        dropout=config.dropout,
+        pooling=config.pooling,
+        patience=config.patience,
+        monitor=config.monitor,
+        seed=seed,
+    )
+
+
+def finetune(
+    ft_config, run_dir: str, reuse: bool, verbose: int | str, pretraining: dict | None
+) -> dict:
+    """Run (or reuse) one fine-tuning; returns its numbers and epoch history.
+
+    Args:
+        ft_config: the seed's `FinetuneConfig` (`finetune_config`).
+        run_dir: the fine-tuning's run directory.
+        reuse: reuse a finished run with the same settings.
+        verbose: Keras verbosity.
+        pretraining: the record of the pretraining it starts from, if any.
+
+    Example:
+    >>> run = finetune(ft, "runs/experiment/finetune/scratch/seed-0",  # doctest: +SKIP
+    ...                True, 0, None)
+    """
+    # The pretraining's record too: a redone pretraining writes the same
+    # backbone path, and must invalidate the fine-tunings made from the old one.
+    spec = {"finetune": dataclasses.asdict(ft_config), "pretraining": pretraining}
+    return cached_run(
+        run_dir, spec, lambda: _run_finetuning(ft_config, run_dir, verbose),
+        reuse=reuse, what="fine-tuning",
+    )
+
+
+def _run_finetuning(ft_config, run_dir: str, verbose: int | str) -> dict:
+    from kerasft.finetuning.trainer import finetune as run_finetune
+
+    metrics = run_finetune(ft_config, run_dir, verbose=verbose)
+    with open(os.path.join(run_dir, "history.json")) as f:
+        history = json.load(f)
+    return {
+        "seed": ft_config.seed,
+        "run_dir": run_dir,
+        "train_seconds": metrics["train_seconds"],
+        "epochs_run": metrics["epochs_run"],
+        "validation": _numbers(metrics["validation"]),
+        "test": _numbers(metrics["test"]),
+        "history": history,
+    }
+
+
+def _numbers(report: dict) -> dict[str, float]:
+    # Top-level scores only: counts, per-class tables and matrices stay in
+    # the run directory's metrics.json.
+    return {
+        k: float(v) for k, v in report.items()
+        if isinstance(v, float) and not isinstance(v, bool)
+    }
