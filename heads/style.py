@@ -12,7 +12,7 @@ any data and a class should own one data format:
 """
 
 import kerasft
-from kerasft.data.jsonl import read_labelled_jsonl
+from kerasft.data.jsonl import MissingFieldError, read_labelled_jsonl
 from kerasft.head import MultiLabelClassificationHead
 
 
@@ -39,8 +39,8 @@ class StyleHead(kerasft.ClassificationHead):
     def read_examples(cls, path, **kwargs):
         try:
             return read_labelled_jsonl(path, **kwargs)
-        except ValueError as e:
-            if "'label'" in str(e) and "'labels'" in str(e):
+        except MissingFieldError as e:
+            if e.field == "label" and "labels" in e.received_keys:
                 raise ValueError(
                     f"{e} This file has `labels` lists: use "
                     "`--head=style_multilabel` for multi-label style data."

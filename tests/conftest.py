@@ -14,6 +14,7 @@ import pathlib
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from absl import logging  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -148,3 +149,25 @@ def shared_data():
             "the repository (see DEVELOPERS.md)."
         )
     return SHARED_DATA
+
+
+@pytest.fixture
+def warnings_logged(monkeypatch) -> list[str]:
+    """The messages `absl.logging.warning` logs during the test."""
+    messages = []
+    monkeypatch.setattr(
+        logging, "warning", lambda msg, *args: messages.append(msg % args)
+    )
+    return messages
+
+
+@pytest.fixture
+def write():
+    """`write(path, data)`: writes str (as UTF-8) or bytes, returns the path."""
+
+    def write(path, data):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+        return str(path)
+
+    return write

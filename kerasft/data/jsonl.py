@@ -20,6 +20,21 @@ class LabelledText:
     line: int
 
 
+class MissingFieldError(ValueError):
+    """A JSONL object lacks a field the reader needs (callers can suggest another head).
+
+    Args:
+        message: the error text (file, line, what was expected).
+        field: the missing key.
+        received_keys: the keys the object has.
+    """
+
+    def __init__(self, message: str, field: str, received_keys: list[str]):
+        super().__init__(message)
+        self.field = field
+        self.received_keys = received_keys
+
+
 @dataclasses.dataclass(frozen=True)
 class JsonLine:
     """One line of a JSONL file and its parsed value, or why it has none.
@@ -117,11 +132,12 @@ def read_labelled_jsonl(
             )
         for field in (text_field, label_field):
             if field not in obj:
-                raise ValueError(
+                raise MissingFieldError(
                     f"{where}: missing the {field!r} field. Received keys: "
                     f"{sorted(obj)}. Expected {text_field!r} and "
                     f"{label_field!r} (set --text_field/--label_field if "
-                    "your file names them differently)."
+                    "your file names them differently).",
+                    field, sorted(obj),
                 )
         text, label = obj[text_field], obj[label_field]
         if not isinstance(text, str):
