@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import keras
 
+from kerasft import compat
+
 _TRANSFORMER_LAYER = re.compile(r"transformer_layer_(\d+)")
 # Backbone layers that sit above the transformer stack; they train with the
 # head rather than being unfrozen last.
@@ -376,7 +378,7 @@ class GradualUnfreezing(keras.callbacks.Callback):
         if not optimizer.built:
             optimizer.build(self.model.trainable_variables)
             return
-        known = {id(v) for v in getattr(optimizer, "_trainable_variables", [])}
+        known = {id(v) for v in compat.optimizer_variables_built_for(optimizer)}
         if not known:
             return
         missing = [

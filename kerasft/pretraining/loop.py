@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from kerasft import compat
 from kerasft.pretraining import quality
 from kerasft.pretraining.mlm import (
     MASKED_LM_HEAD_WEIGHTS,
@@ -98,11 +99,7 @@ def make_pretraining_model(backbone: keras.Model, config: PretrainConfig):
 
 def _seed_generator_states(model: keras.Model) -> list:
     """The dropout / sampling RNG state variables (not part of `save_weights`)."""
-    states = []
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        for generator in getattr(layer, "_seed_generators", []) or []:
-            states.append(generator.state)
-    return states
+    return compat.seed_generator_states(model)
 
 
 class _Checkpointer(keras.callbacks.Callback):

@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from kerasft import compat
 from kerasft.tokenizers.bert_inputs import BertInputsLayer
 from kerasft.tokenizers.sentencepiece_model import read_sentencepiece_proto
 from kerasft.tokenizers.special_tokens import check_special_tokens
@@ -33,13 +34,7 @@ class _SharedSentencepieceResource(tf.saved_model.experimental.TrackableResource
         _ = self.resource_handle  # Creates the resource now, as tf.text does.
 
     def _create_resource(self):
-        from tensorflow_text.python.ops.sentencepiece_tokenizer import (
-            gen_sentencepiece_tokenizer,
-        )
-
-        return gen_sentencepiece_tokenizer.sentencepiece_op(
-            model=self._model, shared_name=self._shared_name
-        )
+        return compat.sentencepiece_resource(self._model, self._shared_name)
 
 
 @keras.saving.register_keras_serializable(package="kerasft")

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 import tensorflow as tf
 from absl import logging
 
+from kerasft import compat
 from kerasft.tokenizers.special_tokens import (
     SPECIAL_TOKENS,
     UNK,
@@ -56,7 +57,6 @@ def train_wordpiece_vocabulary(
     import time
 
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from tensorflow_text.python.ops.bert_tokenizer import BasicTokenizer
 
     missing = missing_special_tokens(reserved_tokens)
     if missing:
@@ -75,7 +75,7 @@ def train_wordpiece_vocabulary(
         )
     if not isinstance(texts, tf.data.Dataset):
         texts = tf.data.Dataset.from_tensor_slices(tf.constant(list(texts), tf.string))
-    basic = BasicTokenizer(lower_case=lowercase)
+    basic = compat.bert_basic_tokenizer(lowercase)
 
     def words_of(batch):
         # One line of space-joined words per text: `tokenizers` then only
