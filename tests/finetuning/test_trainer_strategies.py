@@ -70,6 +70,7 @@ def test_linear_probe_keeps_backbone_and_init_model_starts_from_it(
         str(probe), verbose=0,
     )
     probed = kerasft.load_model(str(probe / "model.keras"))
+    assert len(before) == len(_backbone_weights(probed)) > 0
     for a, b in zip(before, _backbone_weights(probed)):
         np.testing.assert_array_equal(a, b)
     assert probed.backbone.trainable  # saved ready for further training
@@ -87,6 +88,7 @@ def test_linear_probe_keeps_backbone_and_init_model_starts_from_it(
     assert (second / "vocab.txt").read_text() == (probe / "vocab.txt").read_text()
     started = kerasft.load_model(str(second / "model.keras"))
     assert started.preprocessor.sequence_length == 12
+    assert len(before) == len(_backbone_weights(started)) > 0
     for a, b in zip(before, _backbone_weights(started)):
         np.testing.assert_array_equal(a, b)
 
@@ -142,6 +144,7 @@ def test_model_fit_linear_probe_with_macro_f1_early_stopping(tiny_sentiment_mode
         callbacks=[HeadMetricsCallback("sentiment", examples), stop],
     )
     assert len(history.history["val_macro_f1"]) == 2
+    assert len(before) == len(_backbone_weights(model)) > 0
     for a, b in zip(before, _backbone_weights(model)):
         np.testing.assert_array_equal(a, b)
 

@@ -147,7 +147,9 @@ def test_one_step_lowers_loss(built, name):
 def test_calibrate_evaluate_and_reports(built, name, tmp_path):
     model, examples, _ = built(name)
     report = testing.check_reports(model, examples, tmp_path)
-    assert report
+    head = model.heads[0]
+    assert 0.0 <= report[head.primary_metric] <= 1.0
+    assert head.summarize(report).startswith(head.summary_metrics[0])
 
 
 @pytest.mark.large

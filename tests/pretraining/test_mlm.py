@@ -61,6 +61,7 @@ def test_batches_are_a_function_of_seed_and_index(tiny_preprocessor):
     """What makes `--resume` exact: batch i is the same when started at i."""
     full = _batches(tiny_preprocessor, 6, seed=3)
     resumed = _batches(tiny_preprocessor, 2, seed=3, start_batch=4)
+    assert len(resumed) == len(full[4:]) == 2
     for a, b in zip(full[4:], resumed):
         tf.nest.map_structure(np.testing.assert_array_equal, a, b)
 

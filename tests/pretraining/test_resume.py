@@ -52,6 +52,7 @@ def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path, objectiv
     # Real tokens seen continue too (dropout, masks and ELECTRA's samples all
     # resume, so every step sees the same batch).
     assert second["tokens_seen"] == full_metrics["tokens_seen"] > first["tokens_seen"] > 0
+    assert len(full.weights) == len(resumed.weights) > 0
     for a, b in zip(full.weights, resumed.weights):
         if short:
             # Across the phase boundary the uninterrupted run re-traces its
