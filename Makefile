@@ -1,6 +1,7 @@
 # kerasft: two commands do everything on a fresh clone (with ../shared beside it).
 #   make demo   install into .venv if needed, then pretrain -> fine-tune -> export -> predict
 #   make test   install into .venv if needed, then run the whole test suite
+#   make test-fast  the inner loop: the suite without training, export and fresh-process tests
 #   make bench  serving and pretraining benchmarks (prints figures)
 
 PYTHON ?= python3.11
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.kerasft-installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test bench install imbalance
+.PHONY: demo test test-fast bench install imbalance
 
 install: $(STAMP)
 
@@ -33,8 +34,18 @@ demo: $(STAMP)
 	$(BIN)/kerasft-predict --saved_model=$$(ls -d saved_models/sentiment/* | sort -t/ -k3 -n | tail -1) \
 		"a gripping , beautifully acted film ." "a dull , lifeless and predictable mess ."
 
+# Two workers (one a core); worksteal keeps both busy to the end. Docstring
+# examples run as doctests (the binaries' modules define absl flags at
+# import, so they cannot share one process and are tested through tests/cli).
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist worksteal
+SUITE := --doctest-modules --ignore=kerasft/cli kerasft heads tests
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests
+	$(PYTEST) $(SUITE)
+
+# The inner loop: everything but training/exporting and fresh-process tests.
+test-fast: $(STAMP)
+	$(PYTEST) -m "not large and not subprocess" $(SUITE)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_serving.py

@@ -89,8 +89,8 @@ class ElectraPretrainer(keras.Model):
 
     Example:
     >>> pretrainer = ElectraPretrainer(backbone, seed=0)  # doctest: +SKIP
-    >>> pretrainer.compile(optimizer=keras.optimizers.AdamW(5e-4))
-    >>> pretrainer.fit(mlm_dataset(texts, preprocessor, batch_size=32))
+    >>> pretrainer.compile(optimizer=keras.optimizers.AdamW(5e-4))  # doctest: +SKIP
+    >>> pretrainer.fit(mlm_dataset(texts, preprocessor, batch_size=32))  # doctest: +SKIP
     """
 
     def __init__(
@@ -269,7 +269,7 @@ class ElectraPretrainer(keras.Model):
 
         Example:
         >>> out = pretrainer.forward(x, y, w)  # doctest: +SKIP
-        >>> out["loss"], out["generator_loss"], out["discriminator_loss"]
+        >>> out["loss"], out["generator_loss"], out["discriminator_loss"]  # doctest: +SKIP
         """
         x, y = _as_tensors(x), ops.convert_to_tensor(y)
         if sample_weight is None:

@@ -36,7 +36,8 @@ def pack_pieces(
 
     Example:
     >>> pack_pieces(tf.ragged.constant([[5, 6]], tf.int64), sequence_length=8,
-    ...     cls_token_id=2, sep_token_id=3, pad_token_id=0)["token_ids"]
+    ...     cls_token_id=2, sep_token_id=3, pad_token_id=0)["token_ids"].numpy().tolist()
+    [[2, 5, 6, 3]]
     """
     pieces = tf.cast(pieces, tf.int64)
     trimmed = tf_text.WaterfallTrimmer(sequence_length - 2).trim([pieces])

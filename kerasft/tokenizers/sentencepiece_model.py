@@ -104,7 +104,10 @@ def train_sentencepiece(
         The serialized model proto (for `SentencePiecePreprocessor`).
 
     Example:
-    >>> proto = train_sentencepiece(["a tiny corpus of text"] * 50, 30)
+    >>> texts = ["the film is good", "a great movie", "it was fun", "the plot is dull"] * 20
+    >>> proto = train_sentencepiece(texts + ["an awful movie"] * 20, 30)
+    >>> len(proto) > 0
+    True
     """
     import keras_hub  # Imported here: only training needs it.
 

@@ -57,8 +57,12 @@ class SentencePiecePreprocessor(BertInputsLayer):
             `sequence_length`.
 
     Example:
-    >>> pre = SentencePiecePreprocessor(train_sentencepiece(texts, 500))
-    >>> pre(tf.constant(["a b", "b"]))["token_ids"]  # doctest: +SKIP
+    >>> from kerasft.tokenizers import train_sentencepiece
+    >>> texts = ["the film is good", "a great movie", "it was fun", "the plot is dull"] * 20
+    >>> proto = train_sentencepiece(texts + ["an awful movie"] * 20, 30)
+    >>> pre = SentencePiecePreprocessor(proto)
+    >>> pre(tf.constant(["a b", "b"]))["token_ids"].shape[0]
+    2
     """
 
     def __init__(

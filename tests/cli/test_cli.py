@@ -10,6 +10,9 @@ import pytest
 
 from conftest import NEGATIVE, POSITIVE, REPO, write_jsonl
 
+# Every test here runs a binary in a fresh process.
+pytestmark = pytest.mark.subprocess
+
 BIN = pathlib.Path(sys.executable).parent
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
 

@@ -104,6 +104,7 @@ def _cli(*args):
     )
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("task", ["sentiment", "ner"])
 def test_flagfiles_resolve(task, shared_data):
     result = _cli(f"--flagfile=flags/experiment_{task}.flags", "--dry_run")
@@ -117,6 +118,7 @@ def test_flagfiles_resolve(task, shared_data):
         assert (REPO / path).is_file()
 
 
+@pytest.mark.subprocess
 def test_cli_help_and_clean_error():
     result = _cli("--help")
     text = result.stdout + result.stderr

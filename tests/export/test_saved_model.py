@@ -81,6 +81,7 @@ def test_layout_is_a_numbered_version_with_warmup_and_config(exported):
     assert sorted(p.name for p in (root / "sentiment").iterdir()) == ["1"]
 
 
+@pytest.mark.subprocess
 def test_every_op_is_tf_core_or_a_covered_tf_text_op(exported):
     """Lists the graph's op types and checks them against the allow-list."""
     _, _, path = exported
@@ -110,6 +111,7 @@ def _load_serving_check():
     return module
 
 
+@pytest.mark.subprocess
 def test_fresh_tf_only_process_serves_the_same_predictions(exported):
     model, _, path = exported
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -125,6 +127,7 @@ def test_fresh_tf_only_process_serves_the_same_predictions(exported):
     np.testing.assert_allclose(served["probabilities"], expected["probabilities"], atol=1e-5)
 
 
+@pytest.mark.subprocess
 def test_saved_model_cli_shows_a_string_batch_input(exported):
     _, _, path = exported
     cli = pathlib.Path(sys.executable).parent / "saved_model_cli"

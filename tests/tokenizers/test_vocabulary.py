@@ -1,5 +1,7 @@
 """WordPiece vocabularies: training, and the `vocab.txt` file format."""
 
+import pytest
+
 from kerasft.tokenizers import (
     TextPreprocessor,
     load_vocabulary,
@@ -25,6 +27,7 @@ def test_train_wordpiece_vocabulary_tokenizes_its_corpus():
     assert vocab.index("[UNK]") not in ids.tolist()
 
 
+@pytest.mark.subprocess
 def test_trained_vocabulary_is_the_same_in_every_process():
     """`tokenizers` hashes its alphabet with a per-process key; the ids must
     not depend on it (a seeded pretraining run must be reproducible)."""
