@@ -171,3 +171,23 @@ def write():
         return str(path)
 
     return write
+
+
+def pytest_collection_modifyitems(config, items):
+    """Docstring examples that are all `+SKIP` (they need a trained model or a
+    run directory) document usage and test nothing: deselect them rather than
+    report them as skipped tests."""
+    import doctest
+
+    from _pytest.doctest import DoctestItem
+
+    def all_skipped(item) -> bool:
+        examples = item.dtest.examples
+        return bool(examples) and all(
+            e.options.get(doctest.SKIP, False) for e in examples
+        )
+
+    skipped = [i for i in items if isinstance(i, DoctestItem) and all_skipped(i)]
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = [i for i in items if i not in skipped]
