@@ -133,6 +133,29 @@ class TaskModel(keras.Model):
         return cls(backbone=backbone, heads=heads, preprocessor=preprocessor, **config)
 
 
+def resolve_model_path(path: str) -> str:
+    """A `.keras` file, or the `model.keras` inside a run directory.
+
+    Example:
+    >>> resolve_model_path("runs/demo/sentiment")  # doctest: +SKIP
+    'runs/demo/sentiment/model.keras'
+    """
+    if os.path.isdir(path):
+        candidate = os.path.join(path, "model.keras")
+        if not os.path.isfile(candidate):
+            raise FileNotFoundError(
+                f"No model found: {path!r} is a directory without model.keras. "
+                "Expected a kerasft-finetune run directory or a `.keras` file."
+            )
+        return candidate
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"No model found at {path!r}. Expected a `.keras` file or a "
+            "kerasft-finetune run directory (holding model.keras)."
+        )
+    return path
+
+
 def load_model(path: str, *, compile: bool = True) -> TaskModel:
     """Load a `.keras` task model, importing every installed head first.
 

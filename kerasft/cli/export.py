@@ -13,7 +13,6 @@ Examples:
   kerasft-export --fill_mask=runs/demo/pretrain --name=fill_mask
 """
 
-import os
 
 from absl import flags
 
@@ -64,17 +63,9 @@ def main(argv):
             "--verify=SAVED_MODEL_DIR."
         )
     from kerasft.export.saved_model import export_model
-    from kerasft.task import load_model
+    from kerasft.task import load_model, resolve_model_path
 
-    path = FLAGS.model
-    if os.path.isdir(path):
-        path = os.path.join(path, "model.keras")
-    if not os.path.isfile(path):
-        raise ValueError(
-            f"No model found at {path!r}. Expected a `kerasft-finetune` run "
-            "directory (holding model.keras) or a .keras file."
-        )
-    model = load_model(path, compile=False)
+    model = load_model(resolve_model_path(FLAGS.model), compile=False)
     name = FLAGS.name or model.heads[0].name
     out = export_model(
         model, FLAGS.export_dir, name,

@@ -6,30 +6,7 @@ import json
 import os
 from collections.abc import Sequence
 
-from kerasft.task import TaskModel, load_model
-
-
-def resolve_model_path(path: str) -> str:
-    """A `.keras` file, or the `model.keras` inside a run directory.
-
-    Example:
-    >>> resolve_model_path("runs/demo/sentiment")  # doctest: +SKIP
-    'runs/demo/sentiment/model.keras'
-    """
-    if os.path.isdir(path):
-        candidate = os.path.join(path, "model.keras")
-        if not os.path.isfile(candidate):
-            raise FileNotFoundError(
-                f"`model` is a directory without model.keras: {path!r}. Expected "
-                "a kerasft-finetune run directory or a `.keras` file."
-            )
-        return candidate
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"`model` not found: {path!r}. Expected a `.keras` file or a "
-            "kerasft-finetune run directory."
-        )
-    return path
+from kerasft.task import TaskModel, load_model, resolve_model_path
 
 
 def evaluate_file(

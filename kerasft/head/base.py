@@ -195,3 +195,57 @@ def pool_text(features: dict, pooling: str):
     return keras.ops.sum(seq * mask, axis=1) / keras.ops.maximum(
         keras.ops.sum(mask, axis=1), 1.0
     )
+
+
+class PooledTextHead(Head):
+    """A head on one vector per text: pooling, dropout and a dense `logits` layer.
+
+    The shared body of the text-level kinds (single- and multi-label
+    classification); subclasses give the loss, targets and outputs.
+
+    Args:
+        labels: the label names, in output order.
+        pooling: `"cls"` reads the backbone's `pooled_output` (the [CLS]
+            token through its pooler); `"mean"` averages `sequence_output`
+            over real tokens, which learns faster from a small or
+            from-scratch backbone.
+        dropout: dropout before the output layer.
+        name: the layer name (defaults to the registered head name).
+    """
+
+    trainer_options = ("dropout", "pooling")
+
+    def __init__(
+        self,
+        labels: Sequence[str],
+        pooling: str = "cls",
+        dropout: float = 0.1,
+        name: str | None = None,
+        **kwargs,
+    ):
+        super().__init__(labels=labels, dropout=dropout, name=name, **kwargs)
+        if pooling not in ("cls", "mean"):
+            raise ValueError(
+                "`pooling` must be 'cls' or 'mean'. Received: "
+                f"pooling={pooling!r}."
+            )
+        self.pooling = pooling
+        self.feature = "pooled_output" if pooling == "cls" else "sequence_output"
+        self.dropout_layer = keras.layers.Dropout(dropout, name="dropout")
+        self.output_dense = keras.layers.Dense(
+            self.num_labels, name="logits", dtype="float32"
+        )
+
+    def build(self, features_shape):
+        self.output_dense.build((None, features_shape[self.feature][-1]))
+        self.built = True
+
+    def call(self, features, training=None):
+        x = pool_text(features, self.pooling)
+        return self.output_dense(self.dropout_layer(x, training=training))
+
+    def compute_output_shape(self, features_shape):
+        return (features_shape[self.feature][0], self.num_labels)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "pooling": self.pooling}

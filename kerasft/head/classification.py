@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from kerasft.data.jsonl import LabelledText, read_labelled_jsonl
-from kerasft.head.base import Head, pool_text
+from kerasft.head.base import PooledTextHead
 from kerasft.metrics.classification import (
     classification_report,
     format_report,
@@ -19,7 +18,7 @@ from kerasft.metrics.classification import (
 )
 
 
-class ClassificationHead(Head):
+class ClassificationHead(PooledTextHead):
     """Sequence classification: one label per text, softmax over `labels`.
 
     Args:
@@ -35,41 +34,7 @@ class ClassificationHead(Head):
     >>> head = ClassificationHead(["negative", "positive"])
     """
 
-    trainer_options = ("dropout", "pooling")
     summary_metrics = ("accuracy", "macro_f1")
-
-    def __init__(
-        self,
-        labels: Sequence[str],
-        pooling: str = "cls",
-        dropout: float = 0.1,
-        name: str | None = None,
-        **kwargs,
-    ):
-        super().__init__(labels=labels, dropout=dropout, name=name, **kwargs)
-        if pooling not in ("cls", "mean"):
-            raise ValueError(
-                "`pooling` must be 'cls' or 'mean'. Received: "
-                f"pooling={pooling!r}."
-            )
-        self.pooling = pooling
-        self.feature = "pooled_output" if pooling == "cls" else "sequence_output"
-        self.dropout_layer = keras.layers.Dropout(dropout, name="dropout")
-        self.output_dense = keras.layers.Dense(
-            self.num_labels, name="logits", dtype="float32"
-        )
-
-    def build(self, features_shape):
-        hidden = features_shape[self.feature][-1]
-        self.output_dense.build((None, hidden))
-        self.built = True
-
-    def call(self, features, training=None):
-        x = pool_text(features, self.pooling)
-        return self.output_dense(self.dropout_layer(x, training=training))
-
-    def compute_output_shape(self, features_shape):
-        return (features_shape[self.feature][0], self.num_labels)
 
     @classmethod
     def read_examples(cls, path, **kwargs) -> list[LabelledText]:
@@ -126,8 +91,3 @@ class ClassificationHead(Head):
             "probabilities": probabilities,
             "score": tf.reduce_max(probabilities, axis=-1),
         }
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config["pooling"] = self.pooling
-        return config

@@ -16,11 +16,11 @@ import numpy as np
 import tensorflow as tf
 
 from kerasft.data.jsonl import LabelledText, read_labelled_jsonl
-from kerasft.head.base import Head, pool_text
+from kerasft.head.base import PooledTextHead
 from kerasft.metrics.multilabel import best_f1_threshold, multilabel_report
 
 
-class MultiLabelClassificationHead(Head):
+class MultiLabelClassificationHead(PooledTextHead):
     """Multi-label classification: an independent sigmoid per label.
 
     Data: JSONL, one `{"text": "...", "labels": ["a", "b"]}` object a line
@@ -47,7 +47,6 @@ class MultiLabelClassificationHead(Head):
     # One attribute ("is it verse?") is a valid multi-label task.
     allows_single_label = True
     label_field = "labels"
-    trainer_options = ("dropout", "pooling")
     target_kind = "multi_hot"
     summary_metrics = ("accuracy", "macro_f1")
 
@@ -60,20 +59,12 @@ class MultiLabelClassificationHead(Head):
         name: str | None = None,
         **kwargs,
     ):
-        super().__init__(labels=labels, dropout=dropout, name=name, **kwargs)
-        if not self.labels:
+        if not list(labels):
             raise ValueError("`labels` must name at least one label. Received: [].")
-        if pooling not in ("cls", "mean"):
-            raise ValueError(
-                f"`pooling` must be 'cls' or 'mean'. Received: pooling={pooling!r}."
-            )
-        self.pooling = pooling
-        self.feature = "pooled_output" if pooling == "cls" else "sequence_output"
-        self.thresholds = self._check_thresholds(thresholds)
-        self.dropout_layer = keras.layers.Dropout(dropout, name="dropout")
-        self.output_dense = keras.layers.Dense(
-            self.num_labels, name="logits", dtype="float32"
+        super().__init__(
+            labels=labels, pooling=pooling, dropout=dropout, name=name, **kwargs
         )
+        self.thresholds = self._check_thresholds(thresholds)
 
     def _check_thresholds(self, thresholds) -> list[float]:
         if thresholds is None:
@@ -86,17 +77,6 @@ class MultiLabelClassificationHead(Head):
                 f"thresholds={thresholds}. Pass None for 0.5 each."
             )
         return thresholds
-
-    def build(self, features_shape):
-        self.output_dense.build((None, features_shape[self.feature][-1]))
-        self.built = True
-
-    def call(self, features, training=None):
-        x = pool_text(features, self.pooling)
-        return self.output_dense(self.dropout_layer(x, training=training))
-
-    def compute_output_shape(self, features_shape):
-        return (features_shape[self.feature][0], self.num_labels)
 
     # --- data ---------------------------------------------------------
     @classmethod
@@ -214,5 +194,5 @@ class MultiLabelClassificationHead(Head):
 
     def get_config(self) -> dict:
         config = super().get_config()
-        config.update({"pooling": self.pooling, "thresholds": list(self.thresholds)})
+        config["thresholds"] = list(self.thresholds)
         return config

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 import kerasft
-from kerasft.evaluation.evaluate import evaluate_file, resolve_model_path
+from kerasft.evaluation.evaluate import evaluate_file
+from kerasft.task import resolve_model_path
 from conftest import NEGATIVE, POSITIVE, write_jsonl
 
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
