@@ -21,14 +21,8 @@ from kerasft.metrics.classification import (
 class ClassificationHead(PooledTextHead):
     """Sequence classification: one label per text, softmax over `labels`.
 
-    Args:
-        labels: the class names, in output order.
-        pooling: `"cls"` reads the backbone's `pooled_output` (the [CLS]
-            token through its pooler); `"mean"` averages `sequence_output`
-            over real tokens, which learns faster from a small or
-            from-scratch backbone.
-        dropout: dropout before the output layer.
-        name: the layer name (defaults to the registered head name).
+    Args: `labels` (the class names, in output order), `pooling`, `dropout`
+    and `name`, as in `PooledTextHead`.
 
     Example:
     >>> head = ClassificationHead(["negative", "positive"])
