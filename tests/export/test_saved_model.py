@@ -212,3 +212,24 @@ def test_exported_tokens_equal_training_tokens_on_the_whole_sentiment_dataset(
     # Sanity: real tokenization happened (few unknown pieces).
     unk = vocab.index("[UNK]")
     assert sum(row.count(unk) for row in training_rows) < 0.01 * sum(map(len, training_rows))
+
+
+@pytest.mark.subprocess
+def test_served_accuracy_script_scores_in_a_tf_only_process(exported, tmp_path):
+    model, _, path = exported
+    data = tmp_path / "test.jsonl"
+    expected = model.predict_text(TEXTS[:4])["label"].tolist()
+    gold = expected[:3] + ["negative" if expected[3] == "positive" else "positive"]
+    data.write_text("\ufeff" + "".join(
+        json.dumps({"text": t, "label": g}) + "\r\n" for t, g in zip(TEXTS[:4], gold)))
+    script = pathlib.Path(saved_model_lib.__file__).with_name("served_accuracy.py")
+    result = subprocess.run(
+        [sys.executable, "-P", str(script), str(path), str(data), "--json"],
+        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        cwd="/", timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (summary["examples"], summary["correct"], summary["accuracy"]) == (4, 3, 0.75)
+    # `import tensorflow` loads keras itself; kerasft and keras-hub must not load.
+    assert not {"kerasft", "keras_hub"} & set(summary["modules"])
