@@ -1,4 +1,4 @@
-"""The shared BERT backbone: a flat config, building, and backbone directories.
+"""The shared BERT backbone: its size fields, a flat config, building, and directories.
 
 A backbone directory is a keras-hub preset (`config.json`,
 `model.weights.h5`, `metadata.json`, `tokenizer.json` and
@@ -7,6 +7,10 @@ tokenizer), so `keras_hub.models.BertBackbone.from_preset(dir)` and
 `keras_hub.tokenizers.Tokenizer.from_preset(dir)` load it as well as kerasft
 does; kerasft adds `preprocessor.json` (tokenizer kind, sequence length,
 lowercasing) so that nothing about tokenization is guessed later.
+
+Every config that makes a new backbone (pretraining, fine-tuning, the
+experiment) inherits `BackboneSize`, so its fields are declared once; the
+binaries' flags come from config fields declared with `option`.
 """
 
 from __future__ import annotations
@@ -16,10 +20,14 @@ import json
 import os
 import shutil
 import tempfile
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import keras
 import keras_hub
 
+from kerasft import compat
 from kerasft.tokenizers import SentencePiecePreprocessor, TextPreprocessor
 
 PREPROCESSOR_CONFIG = "preprocessor.json"
@@ -27,8 +35,134 @@ SENTENCEPIECE_ASSET = os.path.join("assets", "tokenizer", "vocabulary.spm")
 Preprocessor = TextPreprocessor | SentencePiecePreprocessor
 
 
+def option(default: Any, help: str, **metadata: Any) -> Any:
+    """A config field that is also a command-line flag, with its help text.
+
+    `kerasft.cli.app.define_dataclass_flags` makes one flag of every field
+    declared with it (the field's default is the flag's); plain fields stay
+    Python-only.
+
+    Args:
+        default: the field's default (a tuple for a sequence field). A None
+            default on an `X | None` field is a flag whose 0 or empty value
+            means None.
+        help: the flag's help text.
+        **metadata: `flag` (the flag's name when it is not the field's),
+            `choices` (an enum flag; `check_choices` checks Python values
+            too) or `repeat` (a sequence flag given once a value instead of
+            comma-separated).
+
+    Example:
+    >>> @dataclasses.dataclass
+    ... class Budget:
+    ...     steps: int = option(1000, "Optimizer steps.")
+    """
+    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+
+
+def override_fields(
+    *, helps: Mapping[str, str] | None = None, defaults: Mapping[str, Any] | None = None
+) -> Callable[[type], type]:
+    """Class decorator under `@dataclass`: new help or defaults for inherited fields.
+
+    The field stays the base class's (type, place, other metadata), so a
+    subclass states only how it differs instead of declaring the field again.
+
+    Args:
+        helps: a field name to the flag help the subclass's binary shows.
+        defaults: a field name to the subclass's default.
+
+    Example:
+    >>> @dataclasses.dataclass
+    ... @override_fields(helps={"num_layers": "Layers of a big backbone."},
+    ...                  defaults={"num_layers": 6})
+    ... class BigBackboneSize(BackboneSize):
+    ...     pass
+    >>> BigBackboneSize().num_layers
+    6
+    """
+    helps, defaults = dict(helps or {}), dict(defaults or {})
+
+    def apply(cls: type) -> type:
+        inherited = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(helps).union(defaults) - set(inherited))
+        if unknown:
+            raise TypeError(
+                f"`override_fields` takes fields that {cls.__name__} inherits. "
+                f"Received: {unknown}."
+            )
+        types = typing.get_type_hints(cls)  # resolved where each field was declared
+        annotations = dict(cls.__dict__.get("__annotations__", {}))
+        for name in {**helps, **defaults}:
+            base = inherited[name]
+            metadata = {**base.metadata, **({"help": helps[name]} if name in helps else {})}
+            # Annotated in the subclass, so `dataclass` makes it an override
+            # (it keeps the base's position in the fields and `__init__`).
+            annotations[name] = types[name]
+            setattr(cls, name, dataclasses.field(
+                default=defaults.get(name, base.default), metadata=metadata
+            ))
+        cls.__annotations__ = annotations
+        return cls
+
+    return apply
+
+
+def check_choices(config: Any) -> None:
+    """Refuse a dataclass field value outside the `choices` its `option` names.
+
+    Args:
+        config: a dataclass instance.
+
+    Example:
+    >>> check_choices(PretrainRunConfig(tokenizer="bpe"))  # doctest: +SKIP
+    ValueError: `tokenizer` must be one of ('wordpiece', 'sentencepiece'). ...
+    """
+    for field in dataclasses.fields(config):
+        choices = field.metadata.get("choices")
+        value = getattr(config, field.name)
+        if choices is not None and value not in choices:
+            raise ValueError(
+                f"`{field.name}` must be one of {choices}. Received: "
+                f"{field.name}={value!r}."
+            )
+
+
 @dataclasses.dataclass
-class BackboneConfig:
+class BackboneSize:
+    """The size of a new BERT backbone, the fields every config making one inherits.
+
+    `BackboneConfig` and the pretraining, fine-tuning and experiment configs
+    declare these fields through this class only (the last three change at
+    most their flag help, with `override_fields`).
+
+    Args:
+        vocabulary_size: number of tokens of the (new) vocabulary.
+        num_layers: transformer blocks.
+        num_heads: attention heads per block (must divide `hidden_dim`).
+        hidden_dim: width of every token representation.
+        intermediate_dim: width of the feed-forward sublayer.
+    """
+
+    vocabulary_size: int = option(8000, "WordPiece size for a from-scratch backbone.")
+    num_layers: int = option(2, "Layers of a from-scratch backbone.")
+    num_heads: int = option(4, "Attention heads of a from-scratch backbone.")
+    hidden_dim: int = option(128, "Hidden size of a from-scratch backbone.")
+    intermediate_dim: int = option(512, "Feed-forward size of a from-scratch backbone.")
+
+    @classmethod
+    def fields_of(cls, config: Any) -> dict[str, Any]:
+        """This class's fields as `config` (an instance of a subclass) sets them.
+
+        Example:
+        >>> BackboneSize.fields_of(BackboneConfig(vocabulary_size=100))["vocabulary_size"]
+        100
+        """
+        return {f.name: getattr(config, f.name) for f in dataclasses.fields(cls)}
+
+
+@dataclasses.dataclass
+class BackboneConfig(BackboneSize):
     """Flat, JSON-serializable size of a `keras_hub.models.BertBackbone`.
 
     The defaults are a small model that pretrains and fine-tunes on two CPU
@@ -47,11 +181,9 @@ class BackboneConfig:
     >>> backbone = build_backbone(BackboneConfig(vocabulary_size=100))
     """
 
-    vocabulary_size: int
-    num_layers: int = 2
-    num_heads: int = 4
-    hidden_dim: int = 128
-    intermediate_dim: int = 512
+    # Required: a built backbone takes its actual vocabulary's size (a bare
+    # annotation would inherit BackboneSize's default).
+    vocabulary_size: int = dataclasses.field()
     dropout: float = 0.1
     max_sequence_length: int = 128
 
@@ -212,8 +344,6 @@ def load_backbone(
 
 def _load_hf_bert(directory: str):
     """Hugging Face BERT directory via keras-hub's safetensors converter."""
-    from keras_hub.src.utils.preset_utils import get_preset_loader
-
     with open(os.path.join(directory, "config.json")) as f:
         hf_config = json.load(f)
     if hf_config.get("model_type") not in (None, "bert"):
@@ -221,8 +351,7 @@ def _load_hf_bert(directory: str):
             f"Only BERT checkpoints are supported. Received: model_type="
             f"{hf_config.get('model_type')!r} in {directory}/config.json."
         )
-    loader = get_preset_loader(directory)
-    backbone = loader.load_backbone(keras_hub.models.BertBackbone, True)
+    backbone = compat.load_hf_bert_backbone(directory)
     vocab_file = os.path.join(directory, "vocab.txt")
     lowercase = True
     tok_config = os.path.join(directory, "tokenizer_config.json")

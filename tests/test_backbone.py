@@ -1,5 +1,6 @@
 """Backbone config, building, and backbone directories (keras-hub presets)."""
 
+import dataclasses
 import json
 
 import keras_hub
@@ -13,6 +14,7 @@ from kerasft.backbone import (
     load_backbone,
     save_backbone,
 )
+from kerasft.backbone import BackboneSize, check_choices, option, override_fields
 
 
 def _features(preprocessor):
@@ -35,6 +37,62 @@ def test_config_is_flat_json(tiny_backbone_config, tiny_backbone):
 def test_bad_config_is_a_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         BackboneConfig(vocabulary_size=10, **kwargs)
+
+
+def test_backbone_config_requires_its_vocabulary_size():
+    # BackboneSize gives the configs that make a vocabulary a default; a
+    # built backbone must be told its vocabulary's actual size.
+    with pytest.raises(TypeError, match="vocabulary_size"):
+        BackboneConfig()
+    config = BackboneConfig(100, 3)  # positional order unchanged
+    assert BackboneSize.fields_of(config) == {
+        "vocabulary_size": 100, "num_layers": 3, "num_heads": 4, "hidden_dim": 128,
+        "intermediate_dim": 512,
+    }
+
+
+def test_every_config_that_makes_a_backbone_inherits_its_size_fields():
+    from kerasft.experiment import ExperimentConfig
+    from kerasft.finetuning.trainer import FinetuneConfig
+    from kerasft.pretraining.run import PretrainRunConfig
+
+    for cls in (BackboneConfig, PretrainRunConfig, FinetuneConfig, ExperimentConfig):
+        assert issubclass(cls, BackboneSize), cls
+
+
+def test_override_fields_changes_only_what_it_names():
+    @dataclasses.dataclass
+    class Base:
+        kind: str = option("a", "The kind.", choices=("a", "b"))
+        size: int = option(2, "The size.")
+        extra: int = 0
+
+    @dataclasses.dataclass
+    @override_fields(helps={"size": "The big size."}, defaults={"size": 6, "kind": "b"})
+    class Big(Base):
+        own: bool = option(True, "Its own field.")
+
+    fields = {f.name: f for f in dataclasses.fields(Big)}
+    assert list(fields) == ["kind", "size", "extra", "own"]  # places kept
+    assert Big() == Big(kind="b", size=6, extra=0, own=True)
+    assert fields["size"].metadata["help"] == "The big size."
+    assert dict(fields["kind"].metadata) == {"help": "The kind.", "choices": ("a", "b")}
+    assert Base().size == 2  # the base is untouched
+    with pytest.raises(TypeError, match="takes fields that Broken inherits"):
+        @dataclasses.dataclass
+        @override_fields(defaults={"colour": "red"})
+        class Broken(Base):
+            pass
+
+
+def test_check_choices_names_the_field_and_its_choices():
+    @dataclasses.dataclass
+    class Config:
+        packing: str = option("pack", "Packing.", choices=("pack", "pad"))
+
+    check_choices(Config())
+    with pytest.raises(ValueError, match=r"`packing` must be one of \('pack', 'pad'\)"):
+        check_choices(Config(packing="stream"))
 
 
 def test_save_and_load_round_trip(tmp_path, tiny_backbone, tiny_preprocessor):

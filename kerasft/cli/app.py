@@ -1,6 +1,8 @@
-"""What every kerasft binary shares: common flags and the error boundary.
+"""What every kerasft binary shares: common flags, config flags and the error boundary.
 
-Binaries define their own flags at import and call `run_app(main)`. User
+Binaries define their flags at import, mostly with `define_dataclass_flags`
+(one flag per `option` field of a config dataclass, so each default and help
+text is stated once, on the field), and call `run_app(main)`. User
 errors (`ValueError`, `TypeError`, `FileNotFoundError`) become one clear
 line on stderr and exit status 2 instead of a stack trace; `--debug` shows
 the trace.
@@ -8,8 +10,13 @@ the trace.
 
 from __future__ import annotations
 
+import collections.abc
+import dataclasses
 import os
 import sys
+import types
+import typing
+from typing import Any
 
 from absl import app, flags, logging
 
@@ -91,34 +98,122 @@ def reject_extra_args(argv: list[str]) -> None:
         raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
 
 
-def define_dataclass_flags(cls, helps: dict[str, str], skip: tuple[str, ...] = ()) -> None:
-    """Define one flag per field of a config dataclass, with its default.
+@dataclasses.dataclass(frozen=True)
+class _FieldFlag:
+    """How one `option` field of a config dataclass is a flag."""
 
-    Keeps each default in one place (the dataclass) for both Python and the
-    command line.
-    """
-    import dataclasses
+    field: dataclasses.Field
+    name: str
+    kind: type  # bool, int, float or str: the value's, or each item's
+    optional: bool  # `X | None` with a None default: 0 or empty means None
+    sequence: bool  # a list flag (or a repeated one, with `repeat`)
 
-    definers = {
-        bool: flags.DEFINE_bool,
-        int: flags.DEFINE_integer,
-        float: flags.DEFINE_float,
-        str: flags.DEFINE_string,
-    }
+
+_DEFINERS = {
+    bool: flags.DEFINE_bool,
+    int: flags.DEFINE_integer,
+    float: flags.DEFINE_float,
+    str: flags.DEFINE_string,
+}
+_ITEM_WORDS = {int: "integers", float: "numbers"}
+
+
+def _field_flags(cls: type) -> list[_FieldFlag]:
+    """The flags of `cls`: its fields declared with `kerasft.backbone.option`."""
+    hints = typing.get_type_hints(cls)
+    found = []
     for field in dataclasses.fields(cls):
-        if field.name in skip:
-            continue
-        kind = field.type if isinstance(field.type, type) else eval(field.type)  # noqa: S307
-        definers[kind](field.name, field.default, helps.get(field.name, field.name))
+        if "help" not in field.metadata:
+            continue  # Python-only (e.g. `seed`, the binaries' common --seed)
+        hint, optional, sequence = hints[field.name], False, False
+        if typing.get_origin(hint) in (types.UnionType, typing.Union):
+            (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
+            optional = field.default is None
+        if typing.get_origin(hint) in (list, tuple, collections.abc.Sequence):
+            hint, sequence = typing.get_args(hint)[0], True
+        if hint not in _DEFINERS or (sequence and hint is bool):
+            raise TypeError(
+                f"No flag kind for field `{cls.__name__}.{field.name}` of type "
+                f"{hints[field.name]!r}. Expected bool, int, float, str, `X | None` "
+                "or a sequence of str, int or float."
+            )
+        name = field.metadata.get("flag", field.name)
+        found.append(_FieldFlag(field, name, hint, optional, sequence))
+    return found
 
 
-def dataclass_from_flags(cls, skip: tuple[str, ...] = (), **overrides):
-    import dataclasses
+def define_dataclass_flags(
+    *classes: type,
+    module_name: str | None = None,
+    flag_values: flags.FlagValues = FLAGS,
+) -> None:
+    """Define one flag per `option` field of config dataclasses.
 
-    values = {
-        f.name: FLAGS[f.name].value
-        for f in dataclasses.fields(cls)
-        if f.name not in skip
+    The field is the flag's only declaration: its name (or metadata `flag`),
+    default, help and `choices` make the flag, so Python and the command line
+    share every default.
+
+    | field | flag |
+    | --- | --- |
+    | `bool`, `int`, `float`, `str` | `DEFINE_bool`, `_integer`, `_float`, `_string` |
+    | with `choices` | `DEFINE_enum` |
+    | `X | None`, default None | X's flag with default 0 (or empty), which means None |
+    | `X | None`, other default | X's flag (None stays Python-only) |
+    | `Sequence[X]`, `tuple[X, ...]` | `DEFINE_list`; `DEFINE_multi_string` with `repeat` |
+
+    Args:
+        *classes: the config dataclasses (their flag names must differ).
+        module_name: the module the flags belong to (for `--helpfull` and key
+            flags); defaults to the calling module.
+        flag_values: where to define them (tests use a fresh `FlagValues`).
+
+    Example:
+    >>> define_dataclass_flags(PretrainRunConfig, PretrainConfig)  # doctest: +SKIP
+    """
+    where = {
+        "module_name": module_name or sys._getframe(1).f_globals["__name__"],
+        "flag_values": flag_values,
     }
-    values.update(overrides)
-    return cls(**values)
+    for flag in [flag for cls in classes for flag in _field_flags(cls)]:
+        default, meta = flag.field.default, flag.field.metadata
+        if flag.sequence:
+            define = flags.DEFINE_multi_string if meta.get("repeat") else flags.DEFINE_list
+            define(flag.name, [str(v) for v in default], meta["help"], **where)
+        elif "choices" in meta:
+            flags.DEFINE_enum(flag.name, default, list(meta["choices"]), meta["help"], **where)
+        else:
+            default = flag.kind() if flag.optional else default
+            _DEFINERS[flag.kind](flag.name, default, meta["help"], **where)
+
+
+def dataclass_from_flags(
+    cls: type, *, flag_values: flags.FlagValues = FLAGS, **overrides: Any
+) -> Any:
+    """A config dataclass made from its flags (`define_dataclass_flags`).
+
+    Args:
+        cls: the config dataclass.
+        flag_values: the parsed flags.
+        **overrides: field values that do not come from its flags (e.g.
+            `seed=FLAGS.seed`).
+
+    Example:
+    >>> config = dataclass_from_flags(FinetuneConfig, seed=FLAGS.seed)  # doctest: +SKIP
+    """
+    values = {}
+    for flag in _field_flags(cls):
+        if flag.field.name in overrides:
+            continue
+        value = flag_values[flag.name].value
+        if flag.sequence and flag.kind is not str:
+            try:
+                value = [flag.kind(v) for v in value]
+            except ValueError:
+                raise ValueError(
+                    f"`--{flag.name}` must be comma-separated "
+                    f"{_ITEM_WORDS[flag.kind]}. Received: {value!r}."
+                ) from None
+        elif flag.optional and not value:
+            value = None
+        values[flag.field.name] = value
+    return cls(**values, **overrides)

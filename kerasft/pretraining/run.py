@@ -20,7 +20,16 @@ from collections.abc import Sequence
 import tensorflow as tf
 from absl import logging
 
-from kerasft.backbone import BackboneConfig, build_backbone, load_backbone, save_backbone
+from kerasft.backbone import (
+    BackboneConfig,
+    BackboneSize,
+    build_backbone,
+    check_choices,
+    load_backbone,
+    option,
+    override_fields,
+    save_backbone,
+)
 from kerasft.data.corpus_sources import CorpusSource, to_corpus_sources
 from kerasft.data.corpus_stream import check_has_text, text_dataset
 from kerasft.data.labelled_corpus import labelled_text_sources
@@ -41,10 +50,20 @@ SENTENCEPIECE_FILE = "sentencepiece.model"
 
 
 @dataclasses.dataclass
-class PretrainRunConfig:
+@override_fields(helps={
+    "vocabulary_size": "Tokenizer vocabulary size.",
+    "num_layers": "Transformer layers of a new backbone.",
+    "num_heads": "Attention heads of a new backbone.",
+    "hidden_dim": "Hidden size of a new backbone.",
+    "intermediate_dim": "Feed-forward size of a new backbone.",
+})
+class PretrainRunConfig(BackboneSize):
     """Everything a pretraining run needs besides the MLM hyper-parameters.
 
     Args:
+        vocabulary_size: size of a new tokenizer's vocabulary.
+        num_layers, num_heads, hidden_dim, intermediate_dim: size of a new
+            backbone (`kerasft.backbone.BackboneSize`).
         corpora: corpus specs (`path[:weight]`, see `kerasft.data.corpus_sources`).
         labelled_data: a labelled dataset folder whose split files' text is
             added as corpora (labels ignored).
@@ -55,45 +74,57 @@ class PretrainRunConfig:
             keras-hub preset, or Hugging Face BERT); its vocabulary is kept.
         tokenizer: `"wordpiece"` or `"sentencepiece"` for a new tokenizer
             (ignored with `init_backbone`, whose own tokenizer is kept).
-        vocabulary_size: size of a new tokenizer's vocabulary.
         lowercase: new tokenizer casing.
         vocabulary_documents: documents sampled for tokenizer training when
             several corpora are mixed.
         sequence_length: tokens per sequence, special tokens included.
-        num_layers, num_heads, hidden_dim, intermediate_dim, dropout: size
-            of a new backbone (`dropout` while pretraining).
+        dropout: a new backbone's dropout while pretraining.
         finetune_dropout: the dropout the saved backbone carries into
-            fine-tuning (None: `dropout`; a continued checkpoint keeps its own). Pretraining without dropout
-            learns faster on a small budget (Geiping & Goldstein 2022);
-            fine-tuning still wants it.
+            fine-tuning (None: `dropout`; a continued checkpoint keeps its
+            own). Pretraining without dropout learns faster on a small budget
+            (Geiping & Goldstein 2022); fine-tuning still wants it.
         validation_documents: documents held out (first ones of each
             corpus, in proportion to the weights) for held-out MLM loss.
     """
 
-    corpora: Sequence[str] = ()
-    labelled_data: str = ""
-    labelled_splits: Sequence[str] = ("train",)
-    allow_test_text: bool = False
-    init_backbone: str = ""
-    tokenizer: str = "wordpiece"
-    vocabulary_size: int = 8000
-    lowercase: bool = True
-    vocabulary_documents: int = 200_000
-    sequence_length: int = 128
-    num_layers: int = 2
-    num_heads: int = 4
-    hidden_dim: int = 128
-    intermediate_dim: int = 512
-    dropout: float = 0.0
-    finetune_dropout: float | None = 0.1
-    validation_documents: int = 500
+    corpora: Sequence[str] = option(
+        (),
+        "Corpus spec [tfds:]PATH[?field=F&split=S&data_dir=D][:WEIGHT]; repeat "
+        "to mix corpora by weight (.txt, .jsonl, .csv, .tsv, .conll, dirs, globs).",
+        flag="corpus", repeat=True,
+    )
+    labelled_data: str = option(
+        "", "A labelled dataset folder (train/validation/test files) whose text to add."
+    )
+    labelled_splits: Sequence[str] = option(
+        ("train",), "Splits of --labelled_data to use as text."
+    )
+    allow_test_text: bool = option(
+        False, "Allow the test split's text in pretraining (transductive; recorded)."
+    )
+    init_backbone: str = option(
+        "",
+        "Start from this backbone directory (kerasft, keras-hub preset or Hugging "
+        "Face BERT); its vocabulary is kept. Empty: a new random backbone.",
+    )
+    tokenizer: str = option(
+        "wordpiece",
+        "Tokenizer trained for a new backbone (a starting checkpoint keeps its own).",
+        choices=TOKENIZERS,
+    )
+    lowercase: bool = option(True, "Lowercase and strip accents.")
+    vocabulary_documents: int = option(
+        200_000, "Documents of the mixture sampled to train the tokenizer."
+    )
+    sequence_length: int = option(128, "Tokens per sequence.")
+    dropout: float = option(0.0, "Dropout of a new backbone while pretraining.")
+    finetune_dropout: float | None = option(
+        0.1, "Dropout the saved backbone carries into fine-tuning."
+    )
+    validation_documents: int = option(500, "Documents held out for MLM loss.")
 
     def __post_init__(self):
-        if self.tokenizer not in TOKENIZERS:
-            raise ValueError(
-                f"`tokenizer` must be one of {TOKENIZERS}. Received: "
-                f"tokenizer={self.tokenizer!r}."
-            )
+        check_choices(self)
 
 
 def resolve_sources(config: PretrainRunConfig) -> list[CorpusSource]:

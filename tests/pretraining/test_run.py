@@ -1,5 +1,6 @@
 """`run_pretraining` end to end with SentencePiece, and the `fill_mask` export."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -28,6 +29,19 @@ def test_mask_markers_become_the_mask_id_between_tokenized_parts():
 def test_run_config_rejects_an_unknown_tokenizer():
     with pytest.raises(ValueError, match="`tokenizer` must be one of"):
         PretrainRunConfig(tokenizer="bpe")
+
+
+def test_run_config_records_its_settings_flat():
+    # config.json's "run" entry: the backbone size from BackboneSize, the rest
+    # from PretrainRunConfig, one flat dict as before.
+    assert dataclasses.asdict(PretrainRunConfig(num_layers=1, corpora=("a.txt",))) == {
+        "corpora": ("a.txt",), "labelled_data": "", "labelled_splits": ("train",),
+        "allow_test_text": False, "init_backbone": "", "tokenizer": "wordpiece",
+        "vocabulary_size": 8000, "lowercase": True, "vocabulary_documents": 200_000,
+        "sequence_length": 128, "num_layers": 1, "num_heads": 4, "hidden_dim": 128,
+        "intermediate_dim": 512, "dropout": 0.0, "finetune_dropout": 0.1,
+        "validation_documents": 500,
+    }
 
 
 @pytest.mark.large
