@@ -17,6 +17,7 @@ import json
 import os
 from collections.abc import Sequence
 
+import keras
 import tensorflow as tf
 from absl import logging
 
@@ -205,6 +206,9 @@ def run_pretraining(
             else train_texts.take(config.vocabulary_documents)
         )
         preprocessor = _new_tokenizer(config, vocab_texts, run_dir, resume)
+    # A new backbone's initial weights follow the run's seed too, so two runs
+    # of one command are the same run.
+    keras.utils.set_random_seed(train_config.seed)
     strategy = tf.distribute.get_strategy()
     with strategy.scope():
         if config.init_backbone:

@@ -81,3 +81,20 @@ def test_sentencepiece_run_and_its_fill_mask_export(tmp_path, tiny_sentiment_fil
     vocab = pre.vocabulary
     assert [vocab[i].encode() for i in out["token_ids"].numpy()[2, 1]] == \
         out["tokens"].numpy()[2, 1].tolist()
+
+
+@pytest.mark.large
+def test_the_same_command_twice_is_the_same_run(tmp_path, tiny_sentiment_files):
+    # Regression: the new backbone was built before the seed was set.
+    config = PretrainRunConfig(
+        labelled_data=str(tmp_path), vocabulary_size=60, sequence_length=16,
+        num_layers=1, num_heads=2, hidden_dim=16, intermediate_dim=32,
+        validation_documents=4,
+    )
+    train = PretrainConfig(steps=2, batch_size=4, warmup_steps=1, checkpoint_every=2, seed=3)
+    first, second = (
+        run_pretraining(config, train, str(tmp_path / name), verbose=0)
+        for name in ("a", "b")
+    )
+    assert first["validation_before"] == second["validation_before"]
+    assert first["validation_after"] == second["validation_after"]
