@@ -53,7 +53,7 @@ def test_backbone_config_requires_its_vocabulary_size():
 
 def test_every_config_that_makes_a_backbone_inherits_its_size_fields():
     from kerasft.experiment import ExperimentConfig
-    from kerasft.finetuning.trainer import FinetuneConfig
+    from kerasft.finetuning.config import FinetuneConfig
     from kerasft.pretraining.run import PretrainRunConfig
 
     for cls in (BackboneConfig, PretrainRunConfig, FinetuneConfig, ExperimentConfig):

@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 from kerasft.backbone import option, override_fields
-from kerasft.finetuning.trainer import FinetuneRecipe
+from kerasft.finetuning.config import FinetuneRecipe
 from kerasft.pretraining.mlm import PretrainConfig
 from kerasft.pretraining.run import PretrainRunConfig
 

@@ -25,7 +25,8 @@ from kerasft.experiment.config import check_seeds
 from kerasft.experiment.plots import figure
 from kerasft.experiment.report import fmt_mean_std, markdown_table
 from kerasft.experiment.statistics import mean_std
-from kerasft.finetuning.trainer import FinetuneConfig, finetune
+from kerasft.finetuning.config import FinetuneConfig
+from kerasft.finetuning.trainer import finetune
 from kerasft.head import ClassificationHead
 from kerasft.registry import get_head
 

@@ -10,7 +10,7 @@ import time
 from kerasft.experiment.cache import cached_run
 from kerasft.experiment.config import ExperimentConfig
 from kerasft.experiment.plan import Pretraining, check_held_out
-from kerasft.finetuning.trainer import FinetuneConfig, FinetuneRecipe
+from kerasft.finetuning.config import FinetuneConfig, FinetuneRecipe
 
 
 def pretrain(plan: Pretraining, run_dir: str, reuse: bool, verbose: int | str) -> dict:

@@ -80,7 +80,7 @@ def test_a_field_type_with_no_flag_kind_is_a_clear_error():
 def test_the_binaries_flags_default_to_their_configs():
     """Defaults are stated once: flags given nothing make the default configs."""
     from kerasft.experiment import ExperimentConfig
-    from kerasft.finetuning.trainer import FinetuneConfig
+    from kerasft.finetuning.config import FinetuneConfig
     from kerasft.pretraining.mlm import PretrainConfig
     from kerasft.pretraining.run import PretrainRunConfig
 

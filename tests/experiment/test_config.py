@@ -6,7 +6,7 @@ import pytest
 
 from kerasft.experiment import ExperimentConfig, pretraining_plan
 from kerasft.experiment.runs import finetune_config
-from kerasft.finetuning.trainer import FinetuneConfig, FinetuneRecipe
+from kerasft.finetuning.config import FinetuneConfig, FinetuneRecipe
 from kerasft.pretraining.mlm import PretrainConfig
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from kerasft.data.jsonl import LabelledText
 from kerasft.experiment.imbalance import run_imbalance_experiment, subsample_class
-from kerasft.finetuning.trainer import FinetuneConfig
+from kerasft.finetuning.config import FinetuneConfig
 
 
 def _examples(n_pos=50, n_neg=30):

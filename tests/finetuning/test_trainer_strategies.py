@@ -11,7 +11,8 @@ from kerasft.backbone import save_backbone
 from kerasft.finetuning.freezing import GradualUnfreezing, linear_probe_fit, two_stage_fit
 from kerasft.optim.optimizers import make_optimizer
 from kerasft.finetuning.callbacks import HeadMetricsCallback
-from kerasft.finetuning.trainer import FinetuneConfig, finetune, make_loss
+from kerasft.finetuning.config import FinetuneConfig
+from kerasft.finetuning.trainer import finetune, make_loss
 
 TINY = dict(
     vocabulary_size=100, num_layers=2, num_heads=2, hidden_dim=16,
