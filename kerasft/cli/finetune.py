@@ -22,7 +22,8 @@ Examples:
 from absl import flags
 
 from kerasft.cli import app
-from kerasft.finetuning.trainer import FinetuneConfig, finetune
+from kerasft.finetuning.config import FinetuneConfig
+from kerasft.finetuning.trainer import finetune
 from kerasft.registry import available_heads, get_head
 
 app.define_dataclass_flags(FinetuneConfig)

@@ -21,7 +21,7 @@ from kerasft.cli import app
 from kerasft.cli import finetune as finetune_cli  # the fine-tuning flags
 from kerasft.experiment.config import parse_seeds
 from kerasft.experiment.report import fmt_mean_std
-from kerasft.finetuning.trainer import FinetuneConfig
+from kerasft.finetuning.config import FinetuneConfig
 
 flags.adopt_module_key_flags(finetune_cli)
 flags.DEFINE_string("minority_label", "positive", "The train class to subsample.")
