@@ -23,7 +23,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from kerasft.evaluation.predict import evaluate_model, predict_split
+from kerasft.evaluation.predict import predict_split
 from kerasft.finetuning.callbacks import HeadMetricsCallback
 from kerasft.finetuning.config import LOSSES, FinetuneConfig, check_choice
 from kerasft.finetuning.starting_point import build_preprocessor_and_backbone
@@ -270,18 +270,40 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
         "strategy": config.strategy,
         "train_seconds": round(seconds, 2),
         "epochs_run": len(history.get("loss", [])),
-        "validation": evaluate_model(model, head.name, validation),
+        "validation": head.evaluate(val_targets, val_logits, validation),
     }
     if calibration is not None:
         metrics["calibration"] = calibration
     if test is not None:
-        metrics["test"] = evaluate_model(model, head.name, test)
+        targets, logits = predict_split(model, head.name, test)
+        metrics["test"] = head.evaluate(targets, logits, test)
         head.write_reports(metrics["test"], run_dir, prefix="test")
+        _write_predictions(head, targets, logits, test, run_dir)
     _atomic_save_model(model, os.path.join(run_dir, "model.keras"))
     with open(os.path.join(run_dir, "metrics.json"), "w") as f:
         json.dump(metrics, f, indent=2)
     logging.info("Fine-tuning metrics: %s", json.dumps(metrics.get("test", metrics["validation"]))[:500])
     return metrics
+
+
+PREDICTIONS_FILE = "test_predictions.json"
+
+
+def _write_predictions(head, targets, logits, examples, run_dir: str) -> None:
+    # Per-example predictions, for paired comparisons between runs.
+    try:
+        predicted = head.predicted_labels(targets, logits, examples)
+    except NotImplementedError:
+        logging.warning(
+            "Head %s has no `predicted_labels`, so %s is not written and paired "
+            "comparisons of this run are not possible.", head.name, PREDICTIONS_FILE,
+        )
+        return
+    record = {"gold": head.gold_labels(examples), "predicted": predicted}
+    tmp = os.path.join(run_dir, PREDICTIONS_FILE + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, os.path.join(run_dir, PREDICTIONS_FILE))
 
 
 def _atomic_save_model(model: keras.Model, path: str) -> None:

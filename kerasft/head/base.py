@@ -159,6 +159,19 @@ class Head(keras.layers.Layer):
         """Logits to the serving outputs (dense, batch-major tensors)."""
         raise NotImplementedError
 
+    def gold_labels(self, examples: Sequence) -> list:
+        """Each example's gold label(s), in the form `predicted_labels` returns."""
+        raise NotImplementedError
+
+    def predicted_labels(self, targets: list, logits: list, examples: Sequence) -> list:
+        """Each example's predicted label(s) from per-batch targets and logits.
+
+        What paired comparisons between models are computed on (saved as a
+        run's `test_predictions.json`): a label a text, a tag list a
+        sentence, or a label list a text.
+        """
+        raise NotImplementedError
+
     def evaluate(self, targets: list, logits: list, examples: Sequence) -> dict:
         """The head's report from per-batch targets and logits (JSON-able)."""
         raise NotImplementedError

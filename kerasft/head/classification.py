@@ -59,6 +59,12 @@ class ClassificationHead(PooledTextHead):
     def loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
+    def gold_labels(self, examples):
+        return [e.label for e in examples]
+
+    def predicted_labels(self, targets, logits, examples):
+        return [self.labels[i] for i in np.concatenate(logits).argmax(-1)]
+
     def evaluate(self, targets, logits, examples):
         y_true = np.concatenate(targets)
         y_pred = np.concatenate(logits).argmax(-1)

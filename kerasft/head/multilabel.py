@@ -148,6 +148,14 @@ class MultiLabelClassificationHead(PooledTextHead):
         probabilities = 1.0 / (1.0 + np.exp(-np.concatenate(logits).astype(np.float64)))
         return y_true, probabilities
 
+    def gold_labels(self, examples):
+        return [sorted(e.label) for e in examples]
+
+    def predicted_labels(self, targets, logits, examples):
+        _, probabilities = self._probabilities(targets, logits)
+        chosen = probabilities >= np.array(self.thresholds)
+        return [[l for l, on in zip(self.labels, row) if on] for row in chosen]
+
     def evaluate(self, targets, logits, examples):
         y_true, probabilities = self._probabilities(targets, logits)
         report = multilabel_report(

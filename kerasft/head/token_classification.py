@@ -339,6 +339,12 @@ class TokenClassificationHead(Head):
             tags += ["O"] * (len(example.tags) - len(tags))
         return predictions
 
+    def gold_labels(self, examples):
+        return [list(e.tags) for e in examples]
+
+    def predicted_labels(self, targets, logits, examples):
+        return self.word_predictions(targets, logits, examples)
+
     def evaluate(self, targets, logits, examples):
         """Entity precision, recall and F1 (overall and `per_type`) as `conlleval` computes them."""
         predictions = self.word_predictions(targets, logits, examples)

@@ -71,6 +71,12 @@ def test_linear_probe_keeps_backbone_and_init_model_starts_from_it(
         str(probe), verbose=0,
     )
     probed = kerasft.load_model(str(probe / "model.keras"))
+    # Per-example test predictions, for paired comparisons, match the report.
+    predictions = _read(probe, "test_predictions.json")
+    gold, predicted = predictions["gold"], predictions["predicted"]
+    assert len(gold) == len(predicted) == 16 and set(predicted) <= {"negative", "positive"}
+    accuracy = sum(g == p for g, p in zip(gold, predicted)) / len(gold)
+    assert accuracy == pytest.approx(_read(probe, "metrics.json")["test"]["accuracy"])
     assert len(before) == len(_backbone_weights(probed)) > 0
     for a, b in zip(before, _backbone_weights(probed)):
         np.testing.assert_array_equal(a, b)
