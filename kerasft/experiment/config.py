@@ -11,6 +11,7 @@ from kerasft.pretraining.mlm import PretrainConfig
 from kerasft.pretraining.run import PretrainRunConfig
 
 REGIMES = (
+    "baseline",
     "scratch",
     "self_train",
     "self_transductive",
@@ -19,6 +20,7 @@ REGIMES = (
     "continued",
 )
 TITLES = {
+    "baseline": "classic baseline (TF-IDF + logistic regression, or a CRF)",
     "scratch": "scratch (random backbone)",
     "self_train": "self-pretrain (train text)",
     "self_transductive": "self-pretrain (train + eval text)",
@@ -173,6 +175,10 @@ class ExperimentConfig(FinetuneRecipe):
     continued_learning_rate: float = option(5e-5, "Peak continued-pretraining learning rate.")
     continued_warmup_steps: int = option(20, "Continued-pretraining warmup steps.")
     reuse: bool = option(True, "Reuse finished runs whose recorded settings match.")
+    export_winner: str = option(
+        "", "Export the recommended regime's best model as saved_models/NAME/N/ (empty: none)."
+    )
+    export_dir: str = option("saved_models", "Export root of --export_winner.")
 
     def __post_init__(self):
         if not self.data_dir:

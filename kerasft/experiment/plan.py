@@ -78,7 +78,7 @@ def _train_config(config: ExperimentConfig, budget: str, **objective) -> Pretrai
 def pretraining_plan(
     config: ExperimentConfig, regime: str, files: dict[str, str]
 ) -> Pretraining | None:
-    """The pretraining a regime runs (None for `scratch` and `off_the_shelf`).
+    """The pretraining a regime runs (None for `baseline`, `scratch` and `off_the_shelf`).
 
     Args:
         config: the experiment configuration.
@@ -90,7 +90,7 @@ def pretraining_plan(
     >>> plan.corpora  # doctest: +SKIP
     ['../shared/data/sentiment_rt_polarity/train.jsonl?split=train']
     """
-    if regime in ("scratch", "off_the_shelf"):
+    if regime in ("baseline", "scratch", "off_the_shelf"):
         return None
     if regime == "continued":
         corpora = _task_corpora(files, ["train"])

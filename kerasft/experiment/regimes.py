@@ -14,6 +14,7 @@ from kerasft.experiment import runs
 from kerasft.experiment.config import TITLES, ExperimentConfig, pick_metric
 from kerasft.experiment.contamination import plan_leakage
 from kerasft.experiment.dataset import split_files
+from kerasft.experiment.decision import BASELINE, decide, export_winner
 from kerasft.experiment.plan import default_minilm_dir, pretraining_plan
 from kerasft.experiment.plots import plot_learning_curves, plot_test_metric
 from kerasft.experiment.report import render_report
@@ -26,6 +27,14 @@ def _run_regime(
 ) -> tuple[dict, str]:
     """One regime's pretraining (if any), leakage and runs; and the metric compared."""
     logging.info("Regime %s: %s", name, TITLES[name])
+    if name == BASELINE:
+        record = runs.baseline(config, files, os.path.join(output_dir, "baseline"), config.reuse)
+        entry = {"title": TITLES[name], "transductive": False, "pretraining": None,
+                 "baseline": record["name"], "params": record["params"]}
+        entry["leakage"], entry["leakage_note"] = plan_leakage(name, None, test_texts)
+        # Deterministic: one run stands for every seed, so comparisons stay paired.
+        entry["runs"] = [{**record, "seed": seed} for seed in config.seeds]
+        return entry, metric or pick_metric(config.metric, record["test"])
     plan = pretraining_plan(config, name, files)
     entry: dict = {"title": TITLES[name], "transductive": False}
     if plan is None:
@@ -112,6 +121,11 @@ def run_experiment(
         "regimes": regimes,
         "figures": {},
     }
+    head = get_head(config.head)
+    labels = head.labels_from_examples(head.read_examples(files["train"]))
+    results["decision"] = decide(results, head.target_kind, labels)
+    if config.export_winner:
+        results["winner"] = export_winner(results, config.export_winner, config.export_dir)
     results["figures"]["test_metric"] = plot_test_metric(
         results, os.path.join(output_dir, "test_metric.png")
     )

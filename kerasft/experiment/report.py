@@ -85,6 +85,8 @@ def _row(name: str, entry: dict, metric: str) -> list[str]:
     if entry["leakage_note"] and entry["leakage"] is not None:
         leak += "*"
     mark = " †" if entry["transductive"] else ""
+    if entry.get("baseline"):
+        mark = f" ({entry['baseline']})"
     budget, tokens, seconds, mlm, mlm_acc = _pretraining_cells(
         name, entry["pretraining"]
     )
@@ -95,6 +97,30 @@ def _row(name: str, entry: dict, metric: str) -> list[str]:
         fmt_mean_std(entry["validation"].get(metric)),
         fmt_mean_std(entry["finetune_seconds"], 0),
     ]
+
+
+def _decision_lines(results: dict) -> list[str]:
+    """The verdict paragraph, the paired comparisons and the exported winner."""
+    decision = results.get("decision") or {}
+    comparisons = decision.get("comparisons", {})
+    if "verdict" not in decision:
+        return [f"**No verdict**: {comparisons.get('skipped', 'no comparisons were made')}.", ""]
+    lines = ["## Verdict", "", decision["verdict"]["paragraph"], ""]
+    winner = results.get("winner")
+    if winner:
+        lines += [
+            f"Shipped: `{winner['regime']}` (seed {winner['seed']}, best validation "
+            f"{results['metric']}) exported to `{winner['version_dir']}` for TF "
+            "Serving. " + winner["note"], "",
+        ]
+    lines += [
+        "Paired comparisons (95% confidence interval of the difference in test "
+        f"{results['metric']}, bootstrap over the test examples, pooled over seeds):",
+        "",
+        *[f"- {sentence}" for sentence in comparisons["sentences"]],
+        "",
+    ]
+    return lines
 
 
 def render_report(results: dict) -> str:
@@ -115,6 +141,9 @@ def render_report(results: dict) -> str:
     ]
     lines = [
         f"# Pretraining regimes: {results['head']} on `{results['data_dir']}`",
+        "",
+        *_decision_lines(results),
+        "## Results",
         "",
         f"Test **{metric}**, mean ± sample std over {len(results['seeds'])} "
         f"fine-tuning seeds {results['seeds']}; every regime uses the same "

@@ -11,6 +11,8 @@ from kerasft.experiment.cache import cached_run
 from kerasft.experiment.config import ExperimentConfig
 from kerasft.experiment.plan import Pretraining, check_held_out
 from kerasft.finetuning.config import FinetuneConfig, FinetuneRecipe
+from kerasft.finetuning.trainer import PREDICTIONS_FILE
+from kerasft.registry import get_head
 
 
 def pretrain(plan: Pretraining, run_dir: str, reuse: bool, verbose: int | str) -> dict:
@@ -144,4 +146,60 @@ def _numbers(report: dict) -> dict[str, float]:
     return {
         k: float(v) for k, v in report.items()
         if isinstance(v, float) and not isinstance(v, bool)
+    }
+
+
+def baseline(config: ExperimentConfig, files: dict, run_dir: str, reuse: bool) -> dict:
+    """Run (or reuse) the head kind's classic baseline on the experiment's splits.
+
+    TF-IDF + logistic regression for classification heads, a CRF for token
+    classification (`kerasft.baselines`); deterministic, so it runs once and
+    stands for every seed.
+
+    Args:
+        config: the experiment configuration (its head).
+        files: the dataset's split files (`split_files`).
+        run_dir: the baseline's run directory.
+        reuse: reuse a finished run with the same settings.
+
+    Example:
+    >>> record = baseline(config, files, "runs/experiment/baseline", True)  # doctest: +SKIP
+    >>> record["test"]["accuracy"]  # doctest: +SKIP
+    0.7987
+    """
+    from kerasft.baselines import baseline_name
+
+    spec = {"baseline": baseline_name(get_head(config.head)), "head": config.head,
+            "files": files, "seed": config.pretrain_seed}
+    return cached_run(
+        run_dir, spec, lambda: _run_baseline(config, files, run_dir),
+        reuse=reuse, what="baseline",
+    )
+
+
+def _run_baseline(config: ExperimentConfig, files: dict, run_dir: str) -> dict:
+    from kerasft.baselines import run_baseline
+
+    head_cls = get_head(config.head)
+    splits = [head_cls.read_examples(files[s]) for s in ("train", "validation", "test")]
+    result = run_baseline(head_cls, *splits, seed=config.pretrain_seed)
+    os.makedirs(run_dir, exist_ok=True)
+    predictions = os.path.join(run_dir, PREDICTIONS_FILE)
+    head = head_cls(labels=result["labels"])
+    with open(predictions + ".tmp", "w") as f:
+        json.dump({"gold": head.gold_labels(splits[2]), "predicted": result["predictions"]}, f)
+    os.replace(predictions + ".tmp", predictions)
+    with open(os.path.join(run_dir, "metrics.json"), "w") as f:
+        json.dump({k: v for k, v in result.items() if k != "predictions"}, f, indent=2)
+    return {
+        "kind": "baseline",
+        "name": result["name"],
+        "params": result["params"],
+        "run_dir": run_dir,
+        "predictions": predictions,
+        "train_seconds": result["seconds"],
+        "epochs_run": 0,
+        "validation": _numbers(result["validation"]),
+        "test": _numbers(result["test"]),
+        "history": {},
     }

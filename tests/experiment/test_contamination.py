@@ -21,6 +21,7 @@ TEST_ROWS = [
     {"text": "the acting was awful", "label": "negative"},
 ]
 EXPECTED_LEAKAGE = {
+    "baseline": 0.0,  # trains on train only
     "scratch": 0.0,
     "self_train": 0.5,
     "self_transductive": 1.0,  # the test text itself is pretraining text

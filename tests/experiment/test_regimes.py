@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -44,7 +45,7 @@ def _check_report(results, out, regimes, seeds):
         leak = EXPECTED_LEAKAGE[name]
         assert ("unknown" if leak is None else f"{leak:.3f}") in row
         pre = entry["pretraining"]
-        if name in ("scratch", "off_the_shelf"):
+        if name in ("baseline", "scratch", "off_the_shelf"):
             assert pre is None
         else:
             # Real tokens: at least [CLS] x [SEP] per sequence, at most full rows.
@@ -56,15 +57,36 @@ def _check_report(results, out, regimes, seeds):
 
 @pytest.mark.large
 def test_tiny_experiment_report_and_reuse(overlap_data, tmp_path):
-    # Two regimes keep it quick; test_contamination checks the leakage of all six.
-    regimes = ("scratch", "self_transductive")
+    # Three regimes keep it quick; test_contamination checks the leakage of all.
+    regimes = ("baseline", "scratch", "self_transductive")
     config = ExperimentConfig(
         head="sentiment", data_dir=overlap_data["dir"], regimes=regimes,
-        seeds=(0, 1), **TINY,
+        seeds=(0, 1), export_winner="sentiment", export_dir=str(tmp_path / "saved_models"),
+        **TINY,
     )
     out = tmp_path / "experiment"
     results = run_experiment(config, str(out), verbose=0)
     _check_report(results, out, regimes, (0, 1))
+    # The decision: paired intervals against the best, a verdict that never
+    # picks the transductive regime, and the shipped winner.
+    decision = results["decision"]
+    best = decision["comparisons"]["best"]
+    assert best != "self_transductive"
+    assert set(decision["comparisons"]["vs_best"]) == set(regimes) - {best}
+    for name in set(regimes) - {best}:
+        interval = decision["comparisons"]["vs_best"][name]
+        assert interval["low"] <= interval["difference"] <= interval["high"]
+    verdict = decision["verdict"]
+    assert verdict["regime"] in decision["verdict"]["candidates"]
+    assert verdict["regime"] != "self_transductive"
+    report = (out / "report.md").read_text()
+    assert report.index("## Verdict") < report.index("## Results")
+    assert verdict["paragraph"] in report and "| baseline (tfidf_logreg) |" in report
+    winner = results["winner"]
+    assert winner["regime"] in ("scratch", "self_transductive") or winner["note"]
+    assert winner["regime"] != "self_transductive"
+    assert (pathlib.Path(winner["version_dir"]) / "saved_model.pb").is_file()
+    assert winner["version_dir"] in report
     pre = results["regimes"]["self_transductive"]["pretraining"]
     assert (pre["steps"], pre["batch_size"]) == (2, 4)
     # The pretraining run's own config records that it read the test text.
