@@ -1,6 +1,7 @@
 r"""kerasft-experiment: should you pretrain on your own text? Answer with numbers.
 
 Runs, on one labelled dataset and head, the pretraining regimes (--regimes):
+  baseline           TF-IDF + logistic regression (classification) or a CRF (NER)
   scratch            random backbone, fine-tune only
   self_train         masked-LM on the train split's text, then fine-tune
   self_transductive  adds the unlabeled validation + test text (transductive)
@@ -8,12 +9,17 @@ Runs, on one labelled dataset and head, the pretraining regimes (--regimes):
   off_the_shelf      the public MiniLM-L6 checkpoint, fine-tuned directly
   continued          MiniLM-L6 further pretrained on the train text
 Each pretraining runs once and is shared by every fine-tuning seed (--seeds);
-all regimes use the same fine-tuning recipe. Writes OUTPUT_DIR/report.md (mean
-± std per regime, pretraining steps, tokens and time, test-text leakage),
+all regimes use the same fine-tuning recipe. Writes OUTPUT_DIR/report.md (the
+verdict first: the recommended regime, with paired 95% confidence intervals
+against the best and scratch; then mean ± std per regime, pretraining steps,
+tokens and time, test-text leakage),
 results.json, test_metric.png, learning_curves.png and the run directories.
 Finished runs with the same settings are reused, so a rerun resumes.
 
+With --export_winner=NAME the recommended regime's best model is exported to
+--export_dir/NAME/VERSION/ for TF Serving.
 Examples:
+  kerasft-experiment --flagfile=flags/demo_experiment.flags
   kerasft-experiment --flagfile=flags/experiment_sentiment.flags
   kerasft-experiment --flagfile=flags/experiment_ner.flags --dry_run
   kerasft-experiment --head=sentiment --data_dir=DATA --regimes=scratch,self_train \
@@ -55,6 +61,11 @@ def main(argv):
     for name, entry in results["regimes"].items():
         mark = " (transductive)" if entry["transductive"] else ""
         print(f"{name}{mark}: test {metric} {fmt_mean_std(entry['test'][metric])}")
+    verdict = results["decision"].get("verdict")
+    if verdict:
+        print(f"Verdict: {verdict['paragraph']}")
+    if results.get("winner"):
+        print(f"Exported {results['winner']['regime']}: {results['winner']['version_dir']}")
     print(f"Report: {FLAGS.output_dir}/report.md")
 
 
