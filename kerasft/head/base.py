@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kerasft.tokenizers import TextPreprocessor
@@ -113,15 +114,35 @@ class Head(keras.layers.Layer):
         shuffle: bool = False,
         seed: int | None = None,
     ) -> tf.data.Dataset:
-        """A batched `(features, {head_name: targets})` dataset for `fit`."""
+        """A batched `(features, {head_name: targets})` dataset for `fit`.
+
+        With `shuffle=True`, each epoch draws a new order and batches texts
+        of similar length together (`length_bucketed_batches`), so a batch
+        pads to less; without it, batches keep the examples' order (what
+        `evaluate` expects).
+        """
         texts, targets = self.encode(examples)
-        ds = tf.data.Dataset.from_tensor_slices((texts, targets))
+        targets = np.asarray(targets)
         if shuffle:
-            ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+            lengths = np.array([len(t.split()) for t in texts])
+            rng = np.random.default_rng(seed)
+
+            def generate():
+                for rows in length_bucketed_batches(lengths, batch_size, rng):
+                    yield texts[rows], targets[rows]
+
+            signature = (
+                tf.TensorSpec([None], tf.string),
+                tf.TensorSpec([None, *targets.shape[1:]], tf.as_dtype(targets.dtype)),
+            )
+            ds = tf.data.Dataset.from_generator(generate, output_signature=signature).apply(
+                tf.data.experimental.assert_cardinality(-(-len(texts) // batch_size))
+            )
+        else:
+            ds = tf.data.Dataset.from_tensor_slices((texts, targets)).batch(batch_size)
         name = self.name
         return (
-            ds.batch(batch_size)
-            .map(
+            ds.map(
                 lambda t, y: (preprocessor(t), {name: y}),
                 num_parallel_calls=tf.data.AUTOTUNE,
             )
@@ -192,6 +213,37 @@ class Head(keras.layers.Layer):
         config = super().get_config()
         config.update({"labels": self.labels, "dropout": self.dropout})
         return config
+
+
+def length_bucketed_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, *, window: int = 50
+) -> list[np.ndarray]:
+    """One epoch's batches of row indices: shuffled, of similar lengths inside each.
+
+    A random order is sorted by length inside windows of `window` batches,
+    cut into batches, and the batches are shuffled: far less padding than a
+    plain shuffle, and still a new mix every epoch.
+
+    Args:
+        lengths: the length of each example (any cheap proxy).
+        batch_size: examples per batch.
+        rng: the generator (its state advances every epoch).
+        window: batches sorted together.
+
+    Example:
+    >>> batches = length_bucketed_batches(np.array([5, 1, 4, 2]), 2, np.random.default_rng(0))
+    >>> sorted(sorted(int(i) for i in b) for b in batches)  # lengths 1 & 2, 4 & 5
+    [[0, 2], [1, 3]]
+    """
+    order = rng.permutation(len(lengths))
+    span = batch_size * window
+    batches = []
+    for start in range(0, len(order), span):
+        part = order[start : start + span]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
 
 
 def pool_text(features: dict, pooling: str):

@@ -12,7 +12,7 @@ import tensorflow as tf
 from absl import logging
 
 from kerasft import token_alignment
-from kerasft.head.base import Head
+from kerasft.head.base import Head, length_bucketed_batches
 from kerasft.metrics.entity_metrics import EntityMetrics, conlleval, format_table
 from kerasft.tokenizers import TextPreprocessor
 
@@ -267,15 +267,7 @@ class TokenClassificationHead(Head):
         def batch_order() -> list:
             if not shuffle:
                 return [np.arange(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-            order = rng.permutation(n)
-            window = batch_size * 50
-            batches = []
-            for s in range(0, n, window):
-                part = order[s : s + window]
-                part = part[np.argsort(lengths[part], kind="stable")]
-                batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
-            rng.shuffle(batches)
-            return batches
+            return length_bucketed_batches(lengths, batch_size, rng)
 
         def generate():
             for rows in batch_order():
