@@ -191,3 +191,8 @@ def pytest_collection_modifyitems(config, items):
     if skipped:
         config.hook.pytest_deselected(items=skipped)
         items[:] = [i for i in items if i not in skipped]
+    # Longest first (training and fresh-process tests, then the rest): two
+    # xdist workers then finish together instead of one waiting on a long
+    # test collected last. A stable sort keeps each group's order.
+    items.sort(key=lambda i: 0 if i.get_closest_marker("large") else
+               1 if i.get_closest_marker("subprocess") else 2)
