@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 
+from kerasft.metrics.latency import latency_summary
+
 BASELINE_KIND = "baseline"
 
 
@@ -131,6 +133,7 @@ def baseline_result(
     params: dict,
     predictions: list,
     labels: Sequence[str],
+    serving: dict | None = None,
 ) -> dict:
     """The record every baseline returns (JSON-able).
 
@@ -146,6 +149,7 @@ def baseline_result(
         predictions: the predicted label (or tag sequence) of each test
             example, in the order of the test examples.
         labels: the label vocabulary of train, in the head's order.
+        serving: the fitted model's `predict_cost`, if measured.
 
     Example:
     >>> class H:
@@ -169,4 +173,36 @@ def baseline_result(
         "test": test,
         "params": params,
         "predictions": predictions,
+        "serving": serving,
     }
+
+
+def predict_cost(
+    predict_one: Callable[[object], object], inputs: Sequence, size_bytes: int,
+    *, calls: int = 100,
+) -> dict:
+    """Batch-1 prediction latency of a fitted baseline and its pickled size.
+
+    The counterpart of `kerasft.export.serving_cost.measure_saved_model`
+    for a model that is not a SavedModel: one input a call, cycled.
+
+    Args:
+        predict_one: predicts one input (a text, or a sentence's tokens).
+        inputs: the inputs to cycle through (e.g. the test examples').
+        size_bytes: the size of what a server would load (features and
+            model), e.g. `len(pickle.dumps(fitted))`.
+        calls: timed calls.
+
+    Example:
+    >>> cost = predict_cost(len, ["a", "bb"], 1234, calls=4)
+    >>> cost["calls"], cost["size_bytes"] > 0
+    (4, True)
+    """
+    if not inputs:
+        raise ValueError("`inputs` must hold at least one input. Received: none.")
+    times = []
+    for i in range(calls):
+        start = time.perf_counter()
+        predict_one(inputs[i % len(inputs)])
+        times.append(time.perf_counter() - start)
+    return {**latency_summary(times), "size_bytes": int(size_bytes)}

@@ -13,6 +13,7 @@ test. Reports are `kerasft.metrics.entity_metrics.conlleval`'s, exactly as
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 
@@ -24,6 +25,7 @@ from kerasft.baselines.common import (
     check_known_labels,
     check_splits,
     head_name,
+    predict_cost,
 )
 from kerasft.metrics.entity_metrics import conlleval
 
@@ -284,4 +286,9 @@ def crf_baseline(
         name=NAME, head_cls=head_cls, seed=seed, watch=watch,
         validation=validation_report, test=test_report, params=params,
         predictions=predictions, labels=labels,
+        # Tokens in, as the CRF serves them (no tokenizer of its own).
+        serving=predict_cost(
+            lambda tokens: crf.predict_single(word_features(tokens)),
+            [e.tokens for e in test_examples], os.path.getsize(crf.modelfile.name),
+        ),
     )

@@ -12,6 +12,7 @@ label order.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Sequence
 
 import numpy as np
@@ -23,6 +24,7 @@ from kerasft.baselines.common import (
     check_known_labels,
     check_splits,
     head_name,
+    predict_cost,
 )
 from kerasft.metrics.classification import classification_report
 
@@ -213,4 +215,8 @@ def tfidf_logreg_baseline(
         name=NAME, head_cls=head_cls, seed=seed, watch=watch,
         validation=validation_report, test=test_report, params=params,
         predictions=[labels[int(k)] for k in predicted], labels=labels,
+        serving=predict_cost(
+            lambda text: model.predict(features.transform([text])),
+            [e.text for e in test_examples], len(pickle.dumps((features, model))),
+        ),
     )

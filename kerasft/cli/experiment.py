@@ -12,8 +12,11 @@ Each pretraining runs once and is shared by every fine-tuning seed (--seeds);
 all regimes use the same fine-tuning recipe. Writes OUTPUT_DIR/report.md (the
 verdict first: the recommended regime, with paired 95% confidence intervals
 against the best and scratch; then mean ± std per regime, pretraining steps,
-tokens and time, test-text leakage),
-results.json, test_metric.png, learning_curves.png and the run directories.
+tokens and time, test-text leakage; the cost table with each regime's
+batch-1 serving latency and size), results.json, test_metric.png,
+learning_curves.png and the run directories. --label_fractions=0.1,0.3,1.0
+adds a label-budget curve (label_curve.png): every regime and the baseline
+fine-tuned on nested, stratified train subsets, pretraining shared.
 Finished runs with the same settings are reused, so a rerun resumes.
 
 With --export_winner=NAME the recommended regime's best model is exported to

@@ -18,11 +18,16 @@ fine-tuning seed. The three from-scratch pretrainings share one budget
 pretraining has its own (a 6-layer, 384-wide model costs far more a step).
 Budgets actually used (steps, real tokens, seconds) are always reported.
 
-`output_dir` gets `report.md` (the table and figures), `results.json`
-(everything, per seed), `test_metric.png` (mean ± std per regime),
-`learning_curves.png` (validation metric per fine-tuning epoch), and the
-run directories `pretrain/REGIME/` and `finetune/REGIME/seed-N/`. Runs whose
-recorded settings match are reused, so an interrupted experiment resumes.
+`output_dir` gets `report.md` (the verdict, the table and figures),
+`results.json` (everything, per seed), `test_metric.png` (mean ± std per
+regime), `learning_curves.png` (validation metric per fine-tuning epoch),
+and the run directories `pretrain/REGIME/`, `finetune/REGIME/seed-N/` and
+`baseline/`. With several `label_fractions`, every regime is also
+fine-tuned on nested, stratified train subsets (`labels/`, runs in
+`finetune/REGIME/labels-F/seed-N/`), plotted in `label_curve.png`. Each
+regime's best model is exported to `serving/REGIME/N/` and timed at batch 1
+(`measure_serving`). Runs whose recorded settings match are reused, so an
+interrupted experiment resumes.
 
 Leakage: the fraction of test texts (whitespace-normalised, exact match)
 that occur as a document of the regime's pretraining corpus, including its

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
 from kerasft.backbone import option, override_fields
+from kerasft.experiment.label_budget import check_fractions
 from kerasft.finetuning.config import FinetuneRecipe
 from kerasft.pretraining.mlm import PretrainConfig
 from kerasft.pretraining.run import PretrainRunConfig
@@ -104,6 +105,14 @@ class ExperimentConfig(FinetuneRecipe):
         continued_batch_size: sequences per continued-pretraining step.
         continued_learning_rate: peak continued-pretraining learning rate.
         continued_warmup_steps: continued-pretraining warmup steps.
+        label_fractions: label budgets, increasing, in (0, 1]: every
+            regime (and the baseline) is fine-tuned on each share of train
+            (nested, stratified subsets, the same for every regime and
+            seed; `label_budget.py`); pretraining is shared. The largest
+            is the one of the main table and the verdict.
+        measure_serving: export each neural regime's best model (largest
+            label budget) to `OUTPUT_DIR/serving/` and record its batch-1
+            serving latency (p50) and size.
         reuse: reuse finished runs whose recorded settings match.
 
     Example:
@@ -174,6 +183,16 @@ class ExperimentConfig(FinetuneRecipe):
     continued_batch_size: int = option(32, "Sequences per continued-pretraining step.")
     continued_learning_rate: float = option(5e-5, "Peak continued-pretraining learning rate.")
     continued_warmup_steps: int = option(20, "Continued-pretraining warmup steps.")
+    label_fractions: Sequence[float] = option(
+        (1.0,),
+        "Label budgets: fine-tune every regime (and the baseline) on these "
+        "shares of train, nested and stratified (e.g. 0.1,0.3,1.0).",
+    )
+    measure_serving: bool = option(
+        True,
+        "Export each regime's best model to OUTPUT_DIR/serving/ and measure "
+        "its batch-1 latency (p50) and size.",
+    )
     reuse: bool = option(True, "Reuse finished runs whose recorded settings match.")
     export_winner: str = option(
         "", "Export the recommended regime's best model as saved_models/NAME/N/ (empty: none)."
@@ -195,6 +214,7 @@ class ExperimentConfig(FinetuneRecipe):
         self.regimes = tuple(self.regimes)
         self.seeds = tuple(int(s) for s in self.seeds)
         self.mixture_corpora = tuple(self.mixture_corpora)
+        self.label_fractions = check_fractions(self.label_fractions)
         unknown = [r for r in self.regimes if r not in REGIMES]
         if unknown or not self.regimes or len(set(self.regimes)) != len(self.regimes):
             raise ValueError(

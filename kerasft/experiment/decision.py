@@ -16,6 +16,7 @@ import time
 from absl import logging
 
 from kerasft.experiment import comparison
+from kerasft.experiment.runs import best_validation_run
 from kerasft.experiment.verdict import best_regime, recommend
 from kerasft.finetuning.trainer import PREDICTIONS_FILE
 
@@ -96,7 +97,11 @@ def compare(results: dict, target_kind: str, labels: list[str], *, seed: int = 0
 
 
 def costs(results: dict) -> dict[str, dict]:
-    """Seconds each regime cost: its pretraining plus one fine-tuning (mean over seeds)."""
+    """Seconds each regime cost: its pretraining plus one fine-tuning (mean over seeds).
+
+    Tokens and serving (batch-1 p50 latency, size) are recorded beside the
+    seconds, for the report's cost table; the verdict ranks by seconds.
+    """
     out = {}
     for name, entry in results["regimes"].items():
         pre = entry["pretraining"] or {}
@@ -104,6 +109,46 @@ def costs(results: dict) -> dict[str, dict]:
             "pretraining": pre.get("wall_seconds", 0.0),
             "finetuning": entry["finetune_seconds"]["mean"],
         }
+    return out
+
+
+def cost_details(results: dict) -> dict[str, dict]:
+    """The report's cost table: seconds, tokens, serving latency and size per regime."""
+    serving = results.get("serving") or {}
+    out = {}
+    for name, entry in results["regimes"].items():
+        pre = entry["pretraining"] or {}
+        served = serving.get(name) or {}
+        out[name] = {
+            "pretraining_seconds": pre.get("wall_seconds"),
+            "pretraining_tokens": pre.get("tokens"),
+            "finetuning_seconds": entry["finetune_seconds"]["mean"],
+            "finetuning_tokens": (entry.get("finetune_tokens") or {}).get("mean"),
+            "latency_ms_p50": served.get("latency_ms_p50"),
+            "size_bytes": served.get("size_bytes"),
+        }
+    return out
+
+
+def label_curve_comparisons(
+    results: dict, target_kind: str, labels: list[str], *, seed: int = 0
+) -> list[dict]:
+    """`compare` at every label budget but the largest (which `decide` covers).
+
+    Each budget's runs are compared as the full ones are: paired by seed,
+    on the same subset and test examples.
+    """
+    out = []
+    budgets = results.get("label_budgets") or []
+    for i, budget in enumerate(budgets[:-1]):
+        view = {"metric": results["metric"], "regimes": {
+            name: {"runs": entry["label_curve"][i]["runs"],
+                   "test": entry["label_curve"][i]["test"],
+                   "transductive": entry["transductive"]}
+            for name, entry in results["regimes"].items()
+        }}
+        out.append({"fraction": budget["fraction"], "examples": budget["examples"],
+                    **compare(view, target_kind, labels, seed=seed)})
     return out
 
 
@@ -116,7 +161,9 @@ def decide(results: dict, target_kind: str, labels: list[str]) -> dict:
     'off_the_shelf'
     """
     comparisons = compare(results, target_kind, labels)
-    decision = {"comparisons": comparisons, "costs": costs(results)}
+    decision = {"comparisons": comparisons, "costs": costs(results),
+                "cost_details": cost_details(results),
+                "label_curve": label_curve_comparisons(results, target_kind, labels)}
     if "skipped" in comparisons:
         logging.warning("No confidence intervals: %s.", comparisons["skipped"])
         return decision
@@ -163,7 +210,7 @@ def export_winner(results: dict, name: str, export_dir: str) -> dict:
                 f"the best neural regime, {regime}, is exported.")
     metric = results["metric"]
     runs = results["regimes"][regime]["runs"]
-    best_run = max(runs, key=lambda r: r["validation"].get(metric, float("-inf")))
+    best_run = best_validation_run(runs, metric)
     start = time.time()
     model = load_model(os.path.join(best_run["run_dir"], "model.keras"), compile=False)
     version_dir = export_model(model, export_dir, name)

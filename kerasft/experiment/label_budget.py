@@ -187,3 +187,79 @@ def nested_subsets(
         kept.update(order[p] for p in first_of_stratum.values() if p >= size)
         subsets[fraction] = sorted(kept)
     return subsets
+
+
+def stratum_keys(target_kind: str, gold: Sequence) -> list:
+    """Each train example's stratum, from its gold labels and the head's target kind.
+
+    Args:
+        target_kind: the head's `target_kind`: `"class"` (the label),
+            `"token"` (the entity types a sentence mentions, `entity_key`)
+            or a multi-label kind (the sorted label set).
+        gold: the examples' gold labels (`Head.gold_labels`).
+
+    Example:
+    >>> stratum_keys("token", [["B-PER", "O"], ["O"]])
+    [('PER',), ()]
+    """
+    if target_kind == "class":
+        return list(gold)
+    if target_kind == "token":
+        return [entity_key(tags) for tags in gold]
+    return [tuple(sorted(labels)) for labels in gold]
+
+
+def fraction_name(fraction: float) -> str:
+    """The directory name of a label budget, e.g. `labels-0.1`.
+
+    Example:
+    >>> fraction_name(0.3)
+    'labels-0.3'
+    """
+    return f"labels-{fraction:g}"
+
+
+def write_label_subsets(
+    train_path: str, keys: Sequence, fractions: Iterable[float], directory: str, *, seed: int
+) -> list[dict]:
+    """Write the train subset of every label fraction below 1 (`nested_subsets`).
+
+    Args:
+        train_path: the train split's `.jsonl` or `.conll` file.
+        keys: each train example's stratum (`stratum_keys`).
+        fractions: the label fractions (`check_fractions`).
+        directory: where the subset files go (`train-labels-F.EXT`) with
+            `subsets.json`, the kept indices of every fraction.
+        seed: the data seed (not a fine-tuning seed: every regime and
+            seed gets the same subsets).
+
+    Returns:
+        One `{"fraction", "examples", "train"}` a fraction, in order; 1.0
+        keeps `train_path` itself.
+
+    Example:
+    >>> budgets = write_label_subsets("train.jsonl", labels, (0.1, 1.0),  # doctest: +SKIP
+    ...                               "runs/x/labels", seed=0)
+    """
+    import json
+    import os
+
+    from kerasft.data.subsets import write_subset
+
+    subsets = nested_subsets(keys, fractions, seed=seed)
+    extension = os.path.splitext(train_path)[1]
+    os.makedirs(directory, exist_ok=True)
+    budgets = []
+    for fraction, indices in subsets.items():
+        path = train_path
+        if fraction < 1:
+            path = os.path.join(directory, f"train-{fraction_name(fraction)}{extension}")
+            write_subset(train_path, indices, path)
+        budgets.append({"fraction": fraction, "examples": len(indices), "train": path})
+    record = {"train": train_path, "seed": seed,
+              "subsets": {f"{f:g}": indices for f, indices in subsets.items()}}
+    tmp = os.path.join(directory, "subsets.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(record, f)
+    os.replace(tmp, os.path.join(directory, "subsets.json"))
+    return budgets

@@ -141,3 +141,49 @@ def plot_learning_curves(results: dict, path: str) -> str:
         ax.set_xticks(range(1, epochs + 1))
         ax.legend(fontsize=8)
     return path
+
+
+def plot_label_curve(results: dict, path: str) -> str:
+    """Test metric against labelled train examples per regime, mean ± std over seeds.
+
+    The x axis is logarithmic (label budgets are usually 0.1, 0.3, 1.0 of
+    train); dots are seeds, the baseline is drawn in black, transductive
+    regimes dashed.
+
+    Args:
+        results: `run_experiment`'s results (each regime's `label_curve`).
+        path: the PNG to write.
+
+    Example:
+    >>> plot_label_curve(results, "runs/experiment/label_curve.png")  # doctest: +SKIP
+    """
+    import matplotlib
+
+    metric = results["metric"]
+    with figure(path, (7, 4.4)) as ax:
+        colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+        for i, (name, entry) in enumerate(results["regimes"].items()):
+            color = "black" if entry.get("baseline") else colors[i % len(colors)]
+            points = [p for p in entry["label_curve"] if p["test"].get(metric, {}).get("mean")
+                      is not None]
+            x = [p["examples"] for p in points]
+            mean = [p["test"][metric]["mean"] for p in points]
+            std = [p["test"][metric]["std"] for p in points]
+            ax.errorbar(
+                x, mean, yerr=std, color=color, lw=2, marker="o", capsize=3,
+                ls="--" if entry["transductive"] else "-", label=_label(name, entry),
+            )
+            for p in points:
+                seeds = {r["seed"]: r["test"].get(metric) for r in p["runs"]}
+                ax.scatter([p["examples"]] * len(seeds), list(seeds.values()),
+                           color=color, s=9, alpha=0.4)
+        budgets = results["label_budgets"]
+        ax.set_xscale("log")
+        ax.set_xticks([b["examples"] for b in budgets])
+        ax.set_xticklabels([f"{b['examples']:,}\n({b['fraction']:g})" for b in budgets])
+        ax.minorticks_off()
+        ax.set_xlabel("labelled train examples (share of train)")
+        ax.set_ylabel(f"test {metric}")
+        ax.set_title(f"{results['head']}: test {metric} by label budget", fontsize=10)
+        ax.legend(fontsize=8)
+    return path

@@ -15,33 +15,38 @@ from kerasft.experiment.config import TITLES, ExperimentConfig, pick_metric
 from kerasft.experiment.contamination import plan_leakage
 from kerasft.experiment.dataset import split_files
 from kerasft.experiment.decision import BASELINE, decide, export_winner
+from kerasft.experiment.label_budget import (
+    fraction_name,
+    stratum_keys,
+    write_label_subsets,
+)
 from kerasft.experiment.plan import default_minilm_dir, pretraining_plan
-from kerasft.experiment.plots import plot_learning_curves, plot_test_metric
+from kerasft.experiment.plots import plot_label_curve, plot_learning_curves, plot_test_metric
 from kerasft.experiment.report import render_report
+from kerasft.experiment.serving import serving_costs
 from kerasft.experiment.statistics import mean_std, summarize
 
 
+def _budget_dir(root: str, budget: dict) -> str:
+    # The whole train split keeps the layout of experiments without a curve.
+    if budget["fraction"] == 1:
+        return root
+    return os.path.join(root, fraction_name(budget["fraction"]))
+
+
 def _run_regime(
-    config: ExperimentConfig, name: str, files: dict[str, str],
+    config: ExperimentConfig, name: str, files: dict[str, str], budgets: list[dict],
     test_texts: list[str], output_dir: str, verbose: int | str, metric: str,
 ) -> tuple[dict, str]:
-    """One regime's pretraining (if any), leakage and runs; and the metric compared."""
+    """One regime's pretraining (if any), leakage and runs at every label budget."""
     logging.info("Regime %s: %s", name, TITLES[name])
-    if name == BASELINE:
-        record = runs.baseline(config, files, os.path.join(output_dir, "baseline"), config.reuse)
-        entry = {"title": TITLES[name], "transductive": False, "pretraining": None,
-                 "baseline": record["name"], "params": record["params"]}
-        entry["leakage"], entry["leakage_note"] = plan_leakage(name, None, test_texts)
-        # Deterministic: one run stands for every seed, so comparisons stay paired.
-        entry["runs"] = [{**record, "seed": seed} for seed in config.seeds]
-        return entry, metric or pick_metric(config.metric, record["test"])
     plan = pretraining_plan(config, name, files)
-    entry: dict = {"title": TITLES[name], "transductive": False}
-    if plan is None:
-        entry["pretraining"] = None
-        backbone = (config.minilm_dir or default_minilm_dir()) if (
-            name == "off_the_shelf") else ""
-    else:
+    entry: dict = {"title": TITLES[name], "transductive": False, "pretraining": None}
+    backbone = ""
+    if name == "off_the_shelf":
+        backbone = config.minilm_dir or default_minilm_dir()
+    elif plan is not None:
+        # Pretraining reads the whole train text, whatever the label budget.
         pre = runs.pretrain(
             plan, os.path.join(output_dir, "pretrain", name), config.reuse, verbose
         )
@@ -49,15 +54,36 @@ def _run_regime(
         entry["transductive"] = pre["transductive"]
         backbone = pre["backbone"]
     entry["leakage"], entry["leakage_note"] = plan_leakage(name, plan, test_texts)
-    entry["runs"] = []
-    for seed in config.seeds:
-        run_dir = os.path.join(output_dir, "finetune", name, f"seed-{seed}")
-        entry["runs"].append(runs.finetune(
-            runs.finetune_config(config, files, backbone, seed), run_dir,
-            config.reuse, verbose, entry["pretraining"],
-        ))
-        # Checked on the first run: a typo must not cost the whole experiment.
-        metric = metric or pick_metric(config.metric, entry["runs"][-1]["test"])
+    entry["label_curve"] = []
+    for budget in budgets:
+        budget_files = {**files, "train": budget["train"]}
+        if name == BASELINE:
+            record = runs.baseline(
+                config, budget_files,
+                _budget_dir(os.path.join(output_dir, "baseline"), budget), config.reuse,
+            )
+            entry["baseline"], entry["params"] = record["name"], record["params"]
+            # Deterministic: one run stands for every seed, so comparisons stay paired.
+            done = [{**record, "seed": seed} for seed in config.seeds]
+        else:
+            done = []
+            for seed in config.seeds:
+                run_dir = os.path.join(
+                    _budget_dir(os.path.join(output_dir, "finetune", name), budget),
+                    f"seed-{seed}",
+                )
+                done.append(runs.finetune(
+                    runs.finetune_config(config, budget_files, backbone, seed), run_dir,
+                    config.reuse, verbose, entry["pretraining"],
+                ))
+                # Checked on the first run: a typo must not cost the whole experiment.
+                metric = metric or pick_metric(config.metric, done[-1]["test"])
+        metric = metric or pick_metric(config.metric, done[-1]["test"])
+        entry["label_curve"].append(
+            {"fraction": budget["fraction"], "examples": budget["examples"], "runs": done}
+        )
+    # The largest budget is the one of the main table and the verdict.
+    entry["runs"] = entry["label_curve"][-1]["runs"]
     return entry, metric
 
 
@@ -92,18 +118,30 @@ def run_experiment(
         json.dump(dataclasses.asdict(config), f, indent=2)
 
     started = time.time()
+    head_cls = get_head(config.head)
+    train = head_cls.read_examples(files["train"])
+    labels = head_cls.labels_from_examples(train)
+    keys = stratum_keys(head_cls.target_kind, head_cls(labels=labels).gold_labels(train))
+    budgets = write_label_subsets(
+        files["train"], keys, config.label_fractions,
+        os.path.join(output_dir, "labels"), seed=config.pretrain_seed,
+    )
     regimes: dict[str, dict] = {}
     metric = ""
     for name in config.regimes:
         regimes[name], metric = _run_regime(
-            config, name, files, test_texts, output_dir, verbose, metric
+            config, name, files, budgets, test_texts, output_dir, verbose, metric
         )
 
     for entry in regimes.values():
+        for point in entry["label_curve"]:
+            done = point["runs"]
+            point["test"] = summarize([r["test"] for r in done], done[0]["test"])
         done = entry["runs"]
         for split in ("test", "validation"):
             entry[split] = summarize([r[split] for r in done], done[0][split])
         entry["finetune_seconds"] = mean_std([r["train_seconds"] for r in done])
+        entry["finetune_tokens"] = mean_std([r.get("train_tokens") for r in done])
         entry["epochs_run"] = mean_std([r["epochs_run"] for r in done])
 
     results = {
@@ -115,15 +153,17 @@ def run_experiment(
         "seconds": round(time.time() - started, 2),
         "compute_seconds": round(sum(
             (e["pretraining"] or {}).get("wall_seconds", 0.0)
-            + sum(r["train_seconds"] for r in e["runs"])
+            + sum(r["train_seconds"] for p in e["label_curve"] for r in p["runs"])
             for e in regimes.values()
         ), 2),
+        "label_budgets": budgets,
         "regimes": regimes,
         "figures": {},
     }
-    head = get_head(config.head)
-    labels = head.labels_from_examples(head.read_examples(files["train"]))
-    results["decision"] = decide(results, head.target_kind, labels)
+    if config.measure_serving:
+        results["serving"] = serving_costs(results, os.path.join(output_dir, "serving"),
+                                           config.reuse)
+    results["decision"] = decide(results, head_cls.target_kind, labels)
     if config.export_winner:
         results["winner"] = export_winner(results, config.export_winner, config.export_dir)
     results["figures"]["test_metric"] = plot_test_metric(
@@ -132,6 +172,10 @@ def run_experiment(
     results["figures"]["learning_curves"] = plot_learning_curves(
         results, os.path.join(output_dir, "learning_curves.png")
     )
+    if len(budgets) > 1:
+        results["figures"]["label_curve"] = plot_label_curve(
+            results, os.path.join(output_dir, "label_curve.png")
+        )
     with open(os.path.join(output_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2, default=str)
     with open(os.path.join(output_dir, "report.md"), "w") as f:

@@ -123,6 +123,78 @@ def _decision_lines(results: dict) -> list[str]:
     return lines
 
 
+def _label_curve_lines(results: dict) -> list[str]:
+    """The label-budget table and, per smaller budget, the paired comparisons."""
+    budgets = results.get("label_budgets") or []
+    if len(budgets) < 2:
+        return []
+    metric = results["metric"]
+    header = ["regime"] + [f"{b['examples']:,} labels ({b['fraction']:g})" for b in budgets]
+    rows = [
+        [name] + [fmt_mean_std(p["test"].get(metric)) for p in entry["label_curve"]]
+        for name, entry in results["regimes"].items()
+    ]
+    lines = [
+        "## Label budget",
+        "",
+        f"Test {metric} (mean ± std over seeds) when fine-tuning on nested, "
+        "stratified subsets of train, the same examples for every regime and "
+        "seed (indices in `labels/subsets.json`); pretraining still reads the "
+        "whole train text, so this is the question *pretrain on the unlabeled "
+        "text, then fine-tune on few labels*. `scratch` builds its vocabulary "
+        "from the labelled subset only.",
+        "",
+        *markdown_table(header, rows),
+        "",
+        "![test metric by label budget](label_curve.png)",
+        "",
+    ]
+    for point in (results.get("decision") or {}).get("label_curve", []):
+        if "skipped" in point:
+            lines.append(f"- {point['examples']:,} labels: no comparisons "
+                         f"({point['skipped']}).")
+            continue
+        lines.append(f"- **{point['examples']:,} labels ({point['fraction']:g})**, "
+                     f"best `{point['best']}`: " + "; ".join(point["sentences"]) + ".")
+    return lines + [""]
+
+
+def _cost_cell(value, scale: float = 1.0, digits: int = 0) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value / scale:,.{digits}f}"
+
+
+def _cost_lines(results: dict) -> list[str]:
+    """The cost table: training seconds and tokens, serving latency and size."""
+    details = (results.get("decision") or {}).get("cost_details")
+    if not details:
+        return []
+    rows = [
+        [name, _cost_cell(d["pretraining_seconds"]), _cost_cell(d["pretraining_tokens"]),
+         _cost_cell(d["finetuning_seconds"]), _cost_cell(d["finetuning_tokens"]),
+         _cost_cell(d["latency_ms_p50"], digits=2), _cost_cell(d["size_bytes"], 1e6, 1)]
+        for name, d in details.items()
+    ]
+    return [
+        "## Cost",
+        "",
+        *markdown_table(
+            ["regime", "pretrain s", "pretrain tokens", "fine-tune s (a seed)",
+             "fine-tune tokens (a seed)", "serving p50 ms (batch 1)", "size MB"],
+            rows,
+        ),
+        "",
+        "- Seconds are wall time on this machine; tokens are real (non-padding) "
+        "tokens read. Serving: the best-validation model exported as for TF "
+        "Serving (`serving/REGIME/`), one test text a call, in-process (no "
+        "network), tokenization included; the baseline's is its scikit-learn "
+        "`predict` on one text (the CRF's on one tokenized sentence), size its "
+        "pickle. MiniLM's own pretraining cost is not counted.",
+        "",
+    ]
+
+
 def render_report(results: dict) -> str:
     """`report.md`: the table, the budgets, the leakage definition and figures.
 
@@ -187,6 +259,8 @@ def render_report(results: dict) -> str:
         "",
         f"![test {metric} by regime](test_metric.png)",
         "",
+        *_label_curve_lines(results),
+        *_cost_lines(results),
         "![fine-tuning learning curves](learning_curves.png)",
         "",
         f"Compute recorded: {results['compute_seconds']:.0f} s (pretraining "

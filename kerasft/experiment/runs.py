@@ -133,6 +133,7 @@ def _run_finetuning(ft_config, run_dir: str, verbose: int | str) -> dict:
         "seed": ft_config.seed,
         "run_dir": run_dir,
         "train_seconds": metrics["train_seconds"],
+        "train_tokens": metrics.get("train_tokens"),
         "epochs_run": metrics["epochs_run"],
         "validation": _numbers(metrics["validation"]),
         "test": _numbers(metrics["test"]),
@@ -199,7 +200,19 @@ def _run_baseline(config: ExperimentConfig, files: dict, run_dir: str) -> dict:
         "predictions": predictions,
         "train_seconds": result["seconds"],
         "epochs_run": 0,
+        "serving": result.get("serving"),
         "validation": _numbers(result["validation"]),
         "test": _numbers(result["test"]),
         "history": {},
     }
+
+
+def best_validation_run(done: list[dict], metric: str) -> dict:
+    """The run of highest validation `metric` (the first of ties): the one to ship.
+
+    Example:
+    >>> best_validation_run([{"validation": {"f1": 0.7}}, {"validation": {"f1": 0.8}}],
+    ...                     "f1")["validation"]["f1"]
+    0.8
+    """
+    return max(done, key=lambda r: r["validation"].get(metric, float("-inf")))

@@ -182,8 +182,9 @@ def recommend(
                      f"({versus_best(tied[0])}) but {verb[1]} more"
                      + (f" (`{tied[0]}` {ratio} as much)" if ratio else ""))
         elif others:
-            text += (f", and every other one is detectably worse; the closest: "
-                     f"{versus_best(others[0])}")
+            text += ", and every other one is detectably worse"
+            if others[0] != baseline:  # else the baseline sentence below says it
+                text += f"; the closest: {versus_best(others[0])}"
         else:
             text += ", the only one run"
         parts.append(text + ".")

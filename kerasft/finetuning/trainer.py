@@ -270,6 +270,9 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
         "strategy": config.strategy,
         "train_seconds": round(seconds, 2),
         "epochs_run": len(history.get("loss", [])),
+        # Real (non-padding) tokens the fit read: its cost in tokens.
+        "train_tokens": _real_tokens(preprocessor, train, head_cls)
+        * len(history.get("loss", [])),
         "validation": head.evaluate(val_targets, val_logits, validation),
     }
     if calibration is not None:
@@ -284,6 +287,13 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
         json.dump(metrics, f, indent=2)
     logging.info("Fine-tuning metrics: %s", json.dumps(metrics.get("test", metrics["validation"]))[:500])
     return metrics
+
+
+def _real_tokens(preprocessor, examples: Sequence, head_cls: type) -> int:
+    """Real tokens of one epoch over `examples`, `[CLS]` and `[SEP]` included."""
+    texts = tf.constant([head_cls.example_text(e) for e in examples])
+    pieces = preprocessor.tokenize(texts).row_lengths().numpy()
+    return int((pieces + 2).clip(max=preprocessor.sequence_length).sum())
 
 
 PREDICTIONS_FILE = "test_predictions.json"

@@ -76,8 +76,9 @@ class PretrainRunConfig(BackboneSize):
         tokenizer: `"wordpiece"` or `"sentencepiece"` for a new tokenizer
             (ignored with `init_backbone`, whose own tokenizer is kept).
         lowercase: new tokenizer casing.
-        vocabulary_documents: documents sampled for tokenizer training when
-            several corpora are mixed.
+        vocabulary_documents: documents read for tokenizer training when
+            several corpora are mixed: each corpus gives its weighted share,
+            each document at most once.
         sequence_length: tokens per sequence, special tokens included.
         dropout: a new backbone's dropout while pretraining.
         finetune_dropout: the dropout the saved backbone carries into
@@ -200,11 +201,16 @@ def run_pretraining(
     # pipeline's ops.
     preprocessor = None
     if not config.init_backbone:
-        vocab_texts = (
-            train_sets[0]
-            if len(train_sets) == 1
-            else train_texts.take(config.vocabulary_documents)
-        )
+        # Each corpus gives its weighted share of the sample, each document
+        # once: the training mixture repeats small corpora forever, so
+        # drawing the sample from it could read a tiny corpus 10,000 times.
+        shares = [
+            ds.take(max(1, round(config.vocabulary_documents * weight)))
+            for ds, weight in zip(train_sets, weights)
+        ]
+        vocab_texts = train_sets[0] if len(train_sets) == 1 else shares[0]
+        for share in shares[1:]:
+            vocab_texts = vocab_texts.concatenate(share)
         preprocessor = _new_tokenizer(config, vocab_texts, run_dir, resume)
     # A new backbone's initial weights follow the run's seed too, so two runs
     # of one command are the same run.

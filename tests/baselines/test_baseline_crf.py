@@ -54,6 +54,9 @@ def test_learns_the_tiny_task_and_is_marked_baseline(result):
     assert result["test"]["sentences"] == len(TEST)
     assert [len(p) for p in result["predictions"]] == [len(e.tokens) for e in TEST]
     assert result["predictions"][0][:3] == ["O", "B-PER", "I-PER"]
+    # What it costs to serve: one input a call, and the fitted model's pickle.
+    assert result["serving"]["calls"] == 100 and result["serving"]["latency_ms_p50"] > 0
+    assert result["serving"]["size_bytes"] > 1000
     steps = result["seconds_by_step"]
     assert set(steps) == {"features", "tuning", "test"}
     assert all(s > 0 for s in steps.values())

@@ -41,6 +41,9 @@ def test_learns_the_tiny_task_and_is_marked_baseline(result):
     assert result["test"]["accuracy"] == 1.0
     assert result["test"]["examples"] == len(TEST)
     assert result["predictions"] == [e.label for e in TEST]
+    # What it costs to serve: one input a call, and the fitted model's pickle.
+    assert result["serving"]["calls"] == 100 and result["serving"]["latency_ms_p50"] > 0
+    assert result["serving"]["size_bytes"] > 1000
     steps = result["seconds_by_step"]
     assert set(steps) == {"features", "tuning", "test"}
     assert all(s > 0 for s in steps.values())

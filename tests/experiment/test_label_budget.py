@@ -121,3 +121,43 @@ def test_rejects_bad_fractions(fractions, fragment):
 def test_check_fractions_parses_a_flag_value():
     assert check_fractions(" 0.1, 0.3 ,1") == (0.1, 0.3, 1.0)
     assert check_fractions([1]) == (1.0,)
+
+
+@pytest.mark.parametrize("task", ["sentiment", "ner"])
+def test_written_subsets_are_nested_stratified_files(task, shared_data, tmp_path):
+    import json
+
+    from kerasft.experiment.dataset import split_files
+    from kerasft.experiment.label_budget import stratum_keys, write_label_subsets
+    from kerasft.registry import get_head
+
+    train = split_files(str(shared_data / {"sentiment": "sentiment_rt_polarity",
+                                           "ner": "ner_conll2003"}[task]))["train"]
+    head_cls = get_head(task)
+    examples = head_cls.read_examples(train)
+    head = head_cls(labels=head_cls.labels_from_examples(examples))
+    keys = stratum_keys(head_cls.target_kind, head.gold_labels(examples))
+    budgets = write_label_subsets(train, keys, FRACTIONS, str(tmp_path / "a"), seed=0)
+    again = write_label_subsets(train, keys, FRACTIONS, str(tmp_path / "b"), seed=0)
+    assert [b["fraction"] for b in budgets] == list(FRACTIONS)
+    assert budgets[-1] == {"fraction": 1.0, "examples": len(examples), "train": train}
+    subsets = json.loads((tmp_path / "a" / "subsets.json").read_text())["subsets"]
+    assert subsets == json.loads((tmp_path / "b" / "subsets.json").read_text())["subsets"]
+    read = {b["fraction"]: head_cls.read_examples(b["train"]) for b in budgets}
+
+    def content(split):
+        return {(head_cls.example_text(e), repr(g)) for e, g in zip(split, head.gold_labels(split))}
+
+    for (f, small), large in zip(list(read.items()), list(read.values())[1:]):
+        assert len(small) >= math.floor(f * len(examples) + 0.5)
+        assert content(small) <= content(large)  # nested
+    # Each subset reads back as the examples its indices name.
+    for budget, again_budget in zip(budgets[:-1], again[:-1]):
+        indices = subsets[f"{budget['fraction']:g}"]
+        gold = head.gold_labels(read[budget["fraction"]])
+        assert gold == [head.gold_labels([examples[i]])[0] for i in indices]
+        assert (open(budget["train"]).read() == open(again_budget["train"]).read())
+        # Stratified: each stratum within one example of its share.
+        for key in set(keys):
+            share = keys.count(key) * len(indices) / len(keys)
+            assert abs([keys[i] for i in indices].count(key) - share) <= 1 + 1e-9, key

@@ -58,6 +58,36 @@ def _check_report(results, out, regimes, seeds):
         assert "self_transductive †" in report
 
 
+def _check_label_curve_and_cost(results, out, regimes):
+    half, full = results["label_budgets"]
+    assert (half["fraction"], full["fraction"]) == (0.5, 1.0)
+    assert half["examples"] < full["examples"] and half["train"].startswith(str(out / "labels"))
+    report = (out / "report.md").read_text()
+    assert "## Label budget" in report and "![test metric by label budget]" in report
+    assert (out / "label_curve.png").read_bytes()[:4] == b"\x89PNG"
+    for name in regimes:
+        curve = results["regimes"][name]["label_curve"]
+        assert [p["examples"] for p in curve] == [half["examples"], full["examples"]]
+        assert curve[-1]["runs"] == results["regimes"][name]["runs"]
+        if name != "baseline":
+            # Every seed fine-tuned on the half subset, in its own directory.
+            for run in curve[0]["runs"]:
+                assert "/labels-0.5/" in run["run_dir"]
+                config = json.loads((pathlib.Path(run["run_dir"]) / "config.json").read_text())
+                assert config["train"] == half["train"]
+    (point,) = results["decision"]["label_curve"]
+    assert point["examples"] == half["examples"] and point["sentences"]
+    # Cost: tokens and serving numbers of every regime, in the report's table.
+    details = results["decision"]["cost_details"]
+    assert "## Cost" in report
+    for name in regimes:
+        assert details[name]["latency_ms_p50"] > 0 and details[name]["size_bytes"] > 0
+        if name != "baseline":
+            assert details[name]["finetuning_tokens"] > 0
+            served = results["serving"][name]
+            assert (pathlib.Path(served["version_dir"]) / "saved_model.pb").is_file()
+
+
 @pytest.mark.large
 def test_tiny_experiment_report_and_reuse(overlap_data, tmp_path):
     # Three regimes keep it quick; test_contamination checks the leakage of all.
@@ -65,11 +95,12 @@ def test_tiny_experiment_report_and_reuse(overlap_data, tmp_path):
     config = ExperimentConfig(
         head="sentiment", data_dir=overlap_data["dir"], regimes=regimes,
         seeds=(0, 1), export_winner="sentiment", export_dir=str(tmp_path / "saved_models"),
-        **TINY,
+        label_fractions=(0.5, 1.0), measure_serving=True, **TINY,
     )
     out = tmp_path / "experiment"
     results = run_experiment(config, str(out), verbose=0)
     _check_report(results, out, regimes, (0, 1))
+    _check_label_curve_and_cost(results, out, regimes)
     # The decision: paired intervals against the best, a verdict that never
     # picks the transductive regime, and the shipped winner.
     decision = results["decision"]
@@ -110,7 +141,7 @@ def test_tiny_experiment_report_and_reuse(overlap_data, tmp_path):
 def test_continued_pretraining_of_minilm_on_a_tiny_budget(overlap_data, tmp_path):
     config = ExperimentConfig(
         head="sentiment", data_dir=overlap_data["dir"], regimes=("continued",),
-        seeds=(0,), minilm_dir=str(minilm_dir()),
+        seeds=(0,), minilm_dir=str(minilm_dir()), measure_serving=False,
         **{**TINY, "continued_steps": 1, "continued_batch_size": 2, "batch_size": 16},
     )
     out = tmp_path / "experiment"

@@ -31,6 +31,15 @@ def test_clear_winner():
     assert "The baseline is beaten: `self_train` beats `baseline` by 0.080" in paragraph
 
 
+def test_a_baseline_that_is_the_closest_rival_is_named_once():
+    results = {"baseline": 0.84, "scratch": 0.70, "off_the_shelf": 0.86}
+    comparisons = {"baseline": _ci(-0.04, -0.005), "scratch": _ci(-0.2, -0.1)}
+    paragraph = recommend(results, comparisons, COSTS, baseline="baseline")["paragraph"]
+    assert paragraph.count("beats `baseline`") == 1
+    assert "every other one is detectably worse." in paragraph
+    assert "The baseline is beaten: `off_the_shelf` beats `baseline`" in paragraph
+
+
 def test_tie_is_resolved_to_the_cheaper_regime():
     results = {"scratch": 0.80, "self_train": 0.86, "mixture": 0.85, "continued": 0.855}
     comparisons = {"scratch": _ci(-0.08, -0.04), "mixture": _ci(-0.03, 0.01),
