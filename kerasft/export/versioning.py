@@ -11,8 +11,11 @@ import os
 import re
 import secrets
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
+
+from absl import logging
 
 MODELS_CONFIG_FILENAME = "models.config"
 
@@ -20,13 +23,67 @@ _NUMERIC = re.compile(r"[0-9]+")
 _TMP_PREFIX = ".tmp-"
 
 
+def _host() -> str:
+    # A pid means something only on its own host (export roots can be shared).
+    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
+
+
 def _temporary_path(parent: Path, stem: object) -> Path:
     """A fresh hidden name in `parent`, which TF Serving and `list_versions` skip.
 
-    The pid and random suffix keep concurrent writers apart. A killed writer
-    leaves its `.tmp-*` entry behind (nothing removes stale ones yet).
+    The host, pid and random suffix keep concurrent writers apart and tell
+    `remove_stale_temporaries` whose entry it is.
     """
-    return parent / f"{_TMP_PREFIX}{stem}-{os.getpid()}-{secrets.token_hex(4)}"
+    return parent / (
+        f"{_TMP_PREFIX}{stem}-{_host()}-{os.getpid()}-{secrets.token_hex(4)}"
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+_TMP_NAME = re.compile(r"\.tmp-[^-]+-(?P<host>[A-Za-z0-9_]+)-(?P<pid>[0-9]+)-[0-9a-f]+")
+
+
+def remove_stale_temporaries(model_dir: str | os.PathLike) -> list[str]:
+    """Remove `.tmp-*` entries of killed writers on this host; keep live ones.
+
+    A writer killed with SIGKILL (or a lost machine) cannot clean up after
+    itself. An entry is stale when it names this host and a pid that no
+    longer runs; entries of other hosts, of live pids and names this module
+    did not make are left alone.
+
+    Args:
+        model_dir: `EXPORT_ROOT/NAME`.
+
+    Returns:
+        The names removed.
+
+    Example:
+    >>> remove_stale_temporaries("saved_models/sentiment")  # doctest: +SKIP
+    ['.tmp-4-myhost-81234-0f3a9c1e']
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    removed = []
+    for entry in sorted(model_dir.iterdir()):
+        match = _TMP_NAME.fullmatch(entry.name)
+        if not match or match["host"] != _host() or _pid_alive(int(match["pid"])):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry.name)
+    return removed
 
 
 def _check_model_name(name: object) -> str:
@@ -205,6 +262,8 @@ def write_version(
                 "version=None."
             )
     model_dir.mkdir(parents=True, exist_ok=True)
+    for stale in remove_stale_temporaries(model_dir):
+        logging.info("Removed %s, left in %s by a killed export.", stale, model_dir)
     final_dir = model_dir / str(version)
     tmp_dir = _temporary_path(model_dir, version)
     tmp_dir.mkdir()

@@ -218,3 +218,43 @@ def test_models_config_without_models_is_an_error(tmp_path):
     assert not (tmp_path / "models.config").exists()
     with pytest.raises(ValueError, match="`export_root` must be an existing"):
         versioning.write_models_config(tmp_path / "missing")
+
+
+def test_stale_temporaries_of_dead_writers_only_are_removed(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    model_dir = tmp_path / "sentiment"
+    model_dir.mkdir()
+    host = versioning._host()
+    # A real killed writer: a child that made its temporary, then SIGKILL.
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import os, time, sys; "
+         "from kerasft.export import versioning; from pathlib import Path; "
+         f"p = versioning._temporary_path(Path({str(model_dir)!r}), 2); p.mkdir(); "
+         "(p / 'saved_model.pb').write_bytes(b'half'); print(p.name, flush=True); "
+         "time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    dead = child.stdout.readline().strip()
+    assert dead.startswith(f".tmp-2-{host}-{child.pid}-")
+    live = versioning._temporary_path(model_dir, 3)  # this process: alive
+    live.mkdir()
+    other_host = model_dir / f".tmp-4-{host}x-{child.pid}-0badcafe"
+    other_host.mkdir()
+    unknown = model_dir / ".tmp-notes"
+    unknown.mkdir()
+    # Alive: nothing is removed, not even the child's.
+    assert versioning.remove_stale_temporaries(model_dir) == []
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert versioning.remove_stale_temporaries(model_dir) == [dead]
+    assert sorted(p.name for p in model_dir.iterdir()) == sorted(
+        [live.name, other_host.name, unknown.name])
+    # An export cleans up before it writes.
+    dead_again = model_dir / f".tmp-5-{host}-{child.pid}-12345678"
+    dead_again.mkdir()
+    versioning.write_version(tmp_path, "sentiment", fake_saved_model)
+    assert not dead_again.exists() and live.exists()
+    assert versioning.list_versions(model_dir) == [1]
