@@ -53,3 +53,16 @@ def test_optimizer_variables_built_for_lists_what_build_saw():
     assert compat.optimizer_variables_built_for(optimizer) == []
     optimizer.build([a])
     assert [id(v) for v in compat.optimizer_variables_built_for(optimizer)] == [id(a)]
+
+
+def test_keras_20585_workaround_is_needed_and_applied():
+    # While the bug is in the pinned Keras, both parts are needed; the
+    # mirrored test in tests/test_distribution.py fails without them (an
+    # uneven first evaluation batch, 2 + 1 rows, cannot be MEAN-reduced).
+    from keras.src.backend.tensorflow import trainer
+
+    needed = compat.patch_keras_20585()
+    assert needed == {"symbolic_build": True, "scalar_mean": True}
+    assert trainer.TensorFlowTrainer._maybe_symbolic_build.__module__ == "kerasft.compat"
+    assert trainer.reduce_per_replica.__module__ == "kerasft.compat"
+    assert compat.patch_keras_20585() == needed  # idempotent

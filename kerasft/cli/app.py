@@ -33,6 +33,31 @@ def keras_verbosity() -> int | str:
     return "auto" if FLAGS.progress else 2
 
 
+def define_distribution_flag() -> None:
+    """`--distribution` of the training binaries (`kerasft.distribution`)."""
+    from kerasft.distribution import DISTRIBUTIONS
+
+    flags.DEFINE_enum(
+        "distribution", "default", list(DISTRIBUTIONS),
+        "tf.distribute strategy: default (one device), mirrored (every local "
+        "GPU, or the CPU), multi_worker (the hosts of TF_CONFIG). --batch_size "
+        "stays the global batch.",
+        module_name=sys._getframe(1).f_globals["__name__"],
+    )
+
+
+def training_strategy():
+    """The context that installs the `--distribution` strategy for the run.
+
+    Example:
+    >>> with training_strategy():  # doctest: +SKIP
+    ...     finetune(config, FLAGS.output_dir)
+    """
+    from kerasft.distribution import make_strategy, use_strategy
+
+    return use_strategy(make_strategy(FLAGS.distribution))
+
+
 def _quiet_tensorflow() -> None:
     # TF's C++ start-up chatter (CUDA probes, oneDNN notices) hides the
     # messages users need; errors still come through.

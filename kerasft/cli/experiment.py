@@ -39,6 +39,7 @@ from kerasft.experiment import ExperimentConfig, run_experiment, split_files
 from kerasft.experiment.report import fmt_mean_std
 
 app.define_dataclass_flags(ExperimentConfig)
+app.define_distribution_flag()
 flags.DEFINE_string("output_dir", "runs/experiment", "The experiment directory.")
 flags.DEFINE_bool(
     "dry_run", False, "Print the resolved configuration and data files, then exit."
@@ -59,7 +60,8 @@ def main(argv):
         print(json.dumps({"config": dataclasses.asdict(config), "files": files,
                           "output_dir": FLAGS.output_dir}, indent=2))
         return
-    results = run_experiment(config, FLAGS.output_dir, verbose=app.keras_verbosity())
+    with app.training_strategy():
+        results = run_experiment(config, FLAGS.output_dir, verbose=app.keras_verbosity())
     metric = results["metric"]
     for name, entry in results["regimes"].items():
         mark = " (transductive)" if entry["transductive"] else ""

@@ -27,6 +27,7 @@ from kerasft.finetuning.trainer import finetune
 from kerasft.registry import available_heads, get_head
 
 app.define_dataclass_flags(FinetuneConfig)
+app.define_distribution_flag()
 flags.DEFINE_string("output_dir", "runs/finetune", "The run directory.")
 flags.DEFINE_bool("list_heads", False, "Print the registered heads and exit.")
 
@@ -39,7 +40,8 @@ def main(argv):
         print("\n".join(available_heads()))
         return
     config = app.dataclass_from_flags(FinetuneConfig, seed=FLAGS.seed)
-    metrics = finetune(config, FLAGS.output_dir, verbose=app.keras_verbosity())
+    with app.training_strategy():
+        metrics = finetune(config, FLAGS.output_dir, verbose=app.keras_verbosity())
     split = "test" if "test" in metrics else "validation"
     report = metrics[split]
     summary = get_head(metrics["head"]).summarize(report)

@@ -24,6 +24,7 @@ from kerasft.pretraining.mlm import PretrainConfig
 from kerasft.pretraining.run import PretrainRunConfig, run_pretraining
 
 app.define_dataclass_flags(PretrainRunConfig, PretrainConfig)
+app.define_distribution_flag()
 flags.DEFINE_string("output_dir", "runs/pretrain", "The run directory.")
 flags.DEFINE_bool("resume", False, "Continue an interrupted run in --output_dir.")
 
@@ -34,10 +35,11 @@ def main(argv):
     app.reject_extra_args(argv)
     run_config = app.dataclass_from_flags(PretrainRunConfig)
     train_config = app.dataclass_from_flags(PretrainConfig, seed=FLAGS.seed)
-    metrics = run_pretraining(
-        run_config, train_config, FLAGS.output_dir,
-        resume=FLAGS.resume, verbose=app.keras_verbosity(),
-    )
+    with app.training_strategy():
+        metrics = run_pretraining(
+            run_config, train_config, FLAGS.output_dir,
+            resume=FLAGS.resume, verbose=app.keras_verbosity(),
+        )
     from kerasft.pretraining.loop import MLM_ACCURACY_KEY, MLM_LOSS_KEY
 
     objective = train_config.objective

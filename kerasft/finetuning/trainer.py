@@ -23,6 +23,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from kerasft.distribution import current_strategy, distribution_record
 from kerasft.evaluation.predict import predict_split
 from kerasft.finetuning.callbacks import HeadMetricsCallback
 from kerasft.finetuning.config import LOSSES, FinetuneConfig, check_choice
@@ -134,7 +135,8 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
     test = head_cls.read_examples(config.test) if config.test else None
     labels = head_cls.labels_from_examples(train)
 
-    distribution = tf.distribute.get_strategy()
+    distribution = current_strategy()
+    placement = distribution_record(config.batch_size, distribution)
     with distribution.scope():
         backbone, preprocessor = build_preprocessor_and_backbone(
             config, [head_cls.example_text(e) for e in train]
@@ -204,7 +206,7 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
         "labels": labels,
         "vocabulary_size_actual": preprocessor.vocabulary_size,
         "backbone_config": backbone.get_config(),
-        "distribution_strategy": type(distribution).__name__,
+        **placement,
         "steps_per_epoch": steps_per_epoch,
         "class_weights": weights,
         "stage1_class_weights": stage1_weights,
@@ -269,6 +271,8 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
         "head": head.name,
         "strategy": config.strategy,
         "train_seconds": round(seconds, 2),
+        "num_replicas_in_sync": placement["num_replicas_in_sync"],
+        "global_batch_size": placement["global_batch_size"],
         "epochs_run": len(history.get("loss", [])),
         # Real (non-padding) tokens the fit read: its cost in tokens.
         "train_tokens": _real_tokens(preprocessor, train, head_cls)

@@ -28,6 +28,7 @@ import tensorflow as tf
 from absl import logging
 
 from kerasft import compat
+from kerasft.distribution import current_strategy
 from kerasft.pretraining import quality
 from kerasft.pretraining.mlm import (
     MASKED_LM_HEAD_WEIGHTS,
@@ -299,7 +300,7 @@ def pretrain(
     ...     run_dir="runs/x")  # doctest: +SKIP
     """
     keras.utils.set_random_seed(config.seed)
-    strategy = tf.distribute.get_strategy()
+    strategy = current_strategy()
     backup_dir = os.path.join(run_dir, BACKUP_DIR)
     state = read_state(backup_dir) if resume else None
     if resume and state is None:

@@ -18,7 +18,6 @@ import os
 from collections.abc import Sequence
 
 import keras
-import tensorflow as tf
 from absl import logging
 
 from kerasft.backbone import (
@@ -35,6 +34,7 @@ from kerasft.data.corpus_sources import CorpusSource, to_corpus_sources
 from kerasft.data.corpus_stream import check_has_text, text_dataset
 from kerasft.data.labelled_corpus import labelled_text_sources
 from kerasft.data.mixing import mix_corpora, normalize_weights
+from kerasft.distribution import current_strategy, distribution_record
 from kerasft.pretraining.loop import pretrain
 from kerasft.pretraining.mlm import PretrainConfig
 from kerasft.tokenizers import (
@@ -215,7 +215,8 @@ def run_pretraining(
     # A new backbone's initial weights follow the run's seed too, so two runs
     # of one command are the same run.
     keras.utils.set_random_seed(train_config.seed)
-    strategy = tf.distribute.get_strategy()
+    strategy = current_strategy()
+    placement = distribution_record(train_config.batch_size, strategy)
     with strategy.scope():
         if config.init_backbone:
             backbone, preprocessor = load_backbone(
@@ -257,7 +258,7 @@ def run_pretraining(
         ),
         "vocabulary_size_actual": preprocessor.vocabulary_size,
         "backbone_config": backbone.get_config(),
-        "strategy": type(strategy).__name__,
+        **placement,
         "resume": resume,
     }
     with open(os.path.join(run_dir, "config.json"), "w") as f:
@@ -270,6 +271,8 @@ def run_pretraining(
     )
     metrics["transductive_test_text"] = transductive
     metrics["vocabulary_size"] = preprocessor.vocabulary_size
+    metrics["num_replicas_in_sync"] = placement["num_replicas_in_sync"]
+    metrics["global_batch_size"] = placement["global_batch_size"]
     if (
         not config.init_backbone
         and config.finetune_dropout is not None

@@ -1,0 +1,109 @@
+"""tf.distribute: the strategy a run uses, and MirroredStrategy matching the default one."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+from kerasft import distribution
+
+# Runs in a fresh process: logical devices must be set before TF starts.
+_SCRIPT = r"""
+import json, sys
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+from kerasft.distribution import make_strategy, use_strategy
+from kerasft.finetuning.config import FinetuneConfig
+from kerasft.finetuning.trainer import finetune
+from kerasft.pretraining.mlm import PretrainConfig
+from kerasft.pretraining.run import PretrainRunConfig, run_pretraining
+
+data, out = sys.argv[1], sys.argv[2]
+# One starting point for both strategies: a backbone pretrained once.
+start = run_pretraining(
+    PretrainRunConfig(labelled_data=data, vocabulary_size=60, sequence_length=16,
+                      num_layers=1, num_heads=2, hidden_dim=16,
+                      intermediate_dim=32, validation_documents=4),
+    PretrainConfig(steps=1, batch_size=8, warmup_steps=1, checkpoint_every=1, seed=3),
+    f"{out}/start", verbose=0)
+results = {}
+for name, strategy in (("default", tf.distribute.get_strategy()),
+                       ("mirrored", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+    with use_strategy(strategy):
+        pre = run_pretraining(
+            PretrainRunConfig(labelled_data=data, init_backbone=f"{out}/start/backbone",
+                              sequence_length=16, validation_documents=4),
+            PretrainConfig(steps=6, batch_size=8, warmup_steps=1, checkpoint_every=1, seed=3),
+            f"{out}/pretrain-{name}", verbose=0)
+        ft = finetune(FinetuneConfig(
+            train=f"{data}/train.jsonl", validation=f"{data}/validation.jsonl",
+            backbone=f"{out}/start/backbone", sequence_length=16, dropout=0.0, epochs=3,
+            batch_size=8, learning_rate=1e-3, seed=1), f"{out}/finetune-{name}", verbose=0)
+    history = json.load(open(f"{out}/finetune-{name}/history.json"))
+    results[name] = {"pretrain_loss": pre["train_loss_curve"],
+                     "pretrain_replicas": pre["num_replicas_in_sync"],
+                     "finetune_loss": history["loss"],
+                     "finetune_replicas": ft["num_replicas_in_sync"],
+                     "config": json.load(open(f"{out}/finetune-{name}/config.json"))}
+print(json.dumps(results))
+"""
+
+
+@pytest.mark.subprocess
+def test_mirrored_over_two_cpus_follows_the_default_loss_curve(tmp_path, tiny_sentiment_files):
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, str(tmp_path), str(tmp_path / "runs")],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    default, mirrored = results["default"], results["mirrored"]
+    assert (default["pretrain_replicas"], mirrored["pretrain_replicas"]) == (1, 2)
+    assert (default["finetune_replicas"], mirrored["finetune_replicas"]) == (1, 2)
+    config = mirrored["config"]
+    assert config["distribution_strategy"] == "MirroredStrategy"
+    assert (config["global_batch_size"], config["per_replica_batch_size"]) == (8, 4)
+    # The same global batches, split in two, from the same backbone. Stated
+    # tolerance: 3% relative at every step. Not bit-identical: the masked-LM
+    # loss is a mean over each replica's masked tokens (the halves mask
+    # different numbers of tokens, so the mean of the two means is not the
+    # whole-batch mean), and fine-tuning's curves differ by under 1% (seen:
+    # 0.8%), a difference not traced further (the new head is initialised
+    # inside each strategy's scope).
+    assert len(mirrored["pretrain_loss"]) == len(default["pretrain_loss"]) == 6
+    assert mirrored["pretrain_loss"] == pytest.approx(default["pretrain_loss"], rel=0.03)
+    assert mirrored["finetune_loss"] == pytest.approx(default["finetune_loss"], rel=0.03)
+
+
+def test_the_default_strategy_is_one_replica():
+    record = distribution.distribution_record(32)
+    assert record["num_replicas_in_sync"] == 1 and record["num_workers"] == 1
+    assert distribution.is_chief()
+
+
+def test_multi_worker_without_tf_config_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="needs the TF_CONFIG environment variable"):
+        distribution.make_strategy("multi_worker")
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ValueError, match="TF_CONFIG must be JSON"):
+        distribution.make_strategy("multi_worker")
+    with pytest.raises(ValueError, match="must be one of"):
+        distribution.make_strategy("tpu")
+
+
+def test_a_global_batch_must_split_evenly():
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    with pytest.raises(ValueError, match="multiple of the 2 replicas"):
+        distribution.distribution_record(7, TwoReplicas())
