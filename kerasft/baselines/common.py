@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 
-from kerasft.metrics.latency import latency_summary
+from kerasft.metrics.latency import time_calls
 
 BASELINE_KIND = "baseline"
 
@@ -198,11 +198,4 @@ def predict_cost(
     >>> cost["calls"], cost["size_bytes"] > 0
     (4, True)
     """
-    if not inputs:
-        raise ValueError("`inputs` must hold at least one input. Received: none.")
-    times = []
-    for i in range(calls):
-        start = time.perf_counter()
-        predict_one(inputs[i % len(inputs)])
-        times.append(time.perf_counter() - start)
-    return {**latency_summary(times), "size_bytes": int(size_bytes)}
+    return {**time_calls(predict_one, inputs, calls=calls), "size_bytes": int(size_bytes)}

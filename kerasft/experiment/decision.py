@@ -99,8 +99,7 @@ def compare(results: dict, target_kind: str, labels: list[str], *, seed: int = 0
 def costs(results: dict) -> dict[str, dict]:
     """Seconds each regime cost: its pretraining plus one fine-tuning (mean over seeds).
 
-    Tokens and serving (batch-1 p50 latency, size) are recorded beside the
-    seconds, for the report's cost table; the verdict ranks by seconds.
+    What the verdict ranks by; `cost_details` adds tokens and serving.
     """
     out = {}
     for name, entry in results["regimes"].items():

@@ -17,10 +17,14 @@ added, so every class is in every subset.
 from __future__ import annotations
 
 import heapq
+import json
 import math
+import os
 from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
+
+from kerasft.data.subsets import write_subset
 
 
 def check_fractions(fractions: str | Iterable[float]) -> tuple[float, ...]:
@@ -241,11 +245,6 @@ def write_label_subsets(
     >>> budgets = write_label_subsets("train.jsonl", labels, (0.1, 1.0),  # doctest: +SKIP
     ...                               "runs/x/labels", seed=0)
     """
-    import json
-    import os
-
-    from kerasft.data.subsets import write_subset
-
     subsets = nested_subsets(keys, fractions, seed=seed)
     extension = os.path.splitext(train_path)[1]
     os.makedirs(directory, exist_ok=True)

@@ -65,6 +65,7 @@ def _run_regime(
             entry["baseline"], entry["params"] = record["name"], record["params"]
             # Deterministic: one run stands for every seed, so comparisons stay paired.
             done = [{**record, "seed": seed} for seed in config.seeds]
+            metric = metric or pick_metric(config.metric, record["test"])
         else:
             done = []
             for seed in config.seeds:
@@ -78,7 +79,6 @@ def _run_regime(
                 ))
                 # Checked on the first run: a typo must not cost the whole experiment.
                 metric = metric or pick_metric(config.metric, done[-1]["test"])
-        metric = metric or pick_metric(config.metric, done[-1]["test"])
         entry["label_curve"].append(
             {"fraction": budget["fraction"], "examples": budget["examples"], "runs": done}
         )
@@ -161,8 +161,9 @@ def run_experiment(
         "figures": {},
     }
     if config.measure_serving:
-        results["serving"] = serving_costs(results, os.path.join(output_dir, "serving"),
-                                           config.reuse)
+        results["serving"] = serving_costs(
+            results, test_texts, os.path.join(output_dir, "serving"), config.reuse
+        )
     results["decision"] = decide(results, head_cls.target_kind, labels)
     if config.export_winner:
         results["winner"] = export_winner(results, config.export_winner, config.export_dir)

@@ -39,11 +39,14 @@ def _measure(run: dict, texts: list[str], export_dir: str, name: str) -> dict:
             "export_seconds": round(export_seconds, 2)}
 
 
-def serving_costs(results: dict, export_dir: str, reuse: bool) -> dict[str, dict]:
+def serving_costs(
+    results: dict, test_texts: list[str], export_dir: str, reuse: bool
+) -> dict[str, dict]:
     """Batch-1 latency (p50) and size of every regime's servable model.
 
     Args:
         results: the experiment's results (regimes with their runs, `metric`).
+        test_texts: the test split's texts (the first `_REQUESTS` are sent).
         export_dir: where the measured exports go (`OUTPUT_DIR/serving`).
         reuse: reuse a measurement of the same run.
 
@@ -51,19 +54,12 @@ def serving_costs(results: dict, export_dir: str, reuse: bool) -> dict[str, dict
         regime -> `{"latency_ms_p50", "latency_ms_p90", "size_bytes", ...}`.
 
     Example:
-    >>> costs = serving_costs(results, "runs/demo/serving", True)  # doctest: +SKIP
+    >>> costs = serving_costs(results, texts, "runs/demo/serving", True)  # doctest: +SKIP
     >>> costs["scratch"]["latency_ms_p50"]  # doctest: +SKIP
     3.1
     """
-    from kerasft.data.corpus_stream import iter_texts
-    from kerasft.experiment.dataset import split_files
-
     metric = results["metric"]
-    texts = []
-    for text in iter_texts(split_files(results["data_dir"])["test"]):
-        texts.append(text)
-        if len(texts) == _REQUESTS:
-            break
+    texts = test_texts[:_REQUESTS]
     out = {}
     for name, entry in results["regimes"].items():
         run = best_validation_run(entry["runs"], metric)

@@ -9,10 +9,9 @@ Serving's batching. One text a call, as an online request is.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 
-from kerasft.metrics.latency import latency_summary
+from kerasft.metrics.latency import time_calls
 
 
 def directory_bytes(path: str | os.PathLike) -> int:
@@ -55,8 +54,6 @@ def measure_saved_model(
     """
     import tensorflow as tf
 
-    if not texts:
-        raise ValueError("`texts` must hold at least one request text. Received: none.")
     model = tf.saved_model.load(os.fspath(saved_model_dir), tags=["serve"])
     if signature not in model.signatures:
         raise ValueError(
@@ -64,18 +61,15 @@ def measure_saved_model(
             f"{sorted(model.signatures)}."
         )
     fn = model.signatures[signature]
-    requests = [tf.constant([t]) for t in texts]
-    for i in range(warmup_calls):
-        fn(text=requests[i % len(requests)])
-    times = []
-    for i in range(calls):
-        start = time.perf_counter()
-        out = fn(text=requests[i % len(requests)])
-        for value in out.values():
+
+    def request(text: tf.Tensor) -> None:
+        for value in fn(text=text).values():
             value.numpy()  # the answer, not just the dispatch
-        times.append(time.perf_counter() - start)
+
+    requests = [tf.constant([t]) for t in texts]
+    timing = time_calls(request, requests, calls=calls, warmup_calls=warmup_calls)
     return {
-        **latency_summary(times),
+        **timing,
         "size_bytes": directory_bytes(saved_model_dir),
         "signature": signature,
     }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -26,3 +27,31 @@ def latency_summary(seconds: Sequence[float]) -> dict:
         "latency_ms_mean": round(float(ms.mean()), 3),
         "calls": int(ms.size),
     }
+
+
+def time_calls(
+    call: Callable[[object], object], inputs: Sequence, *, calls: int = 100,
+    warmup_calls: int = 0,
+) -> dict:
+    """`latency_summary` of `call(input)`, one input a call, cycled through `inputs`.
+
+    Args:
+        call: does one request (and waits for its answer).
+        inputs: the requests to cycle through.
+        calls: timed calls.
+        warmup_calls: untimed calls first (tracing, caches).
+
+    Example:
+    >>> time_calls(len, ["a", "bb"], calls=4)["calls"]
+    4
+    """
+    if not inputs:
+        raise ValueError("`inputs` must hold at least one input. Received: none.")
+    for i in range(warmup_calls):
+        call(inputs[i % len(inputs)])
+    times = []
+    for i in range(calls):
+        start = time.perf_counter()
+        call(inputs[i % len(inputs)])
+        times.append(time.perf_counter() - start)
+    return latency_summary(times)
