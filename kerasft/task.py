@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasft.head import Head
+from kerasft.optim.optimizers import build_before_fit
 from kerasft.registry import load_all_heads
 from kerasft.tokenizers import TextPreprocessor
 
@@ -75,6 +76,12 @@ class TaskModel(keras.Model):
 
     def default_metrics(self) -> dict:
         return {h.name: h.metrics_list() for h in self.heads}
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`, with the optimizer built before the first trace
+        (`kerasft.optim.optimizers.build_before_fit`: one trace, not two)."""
+        build_before_fit(self)
+        return super().fit(*args, **kwargs)
 
     def serve(self, text: tf.Tensor, heads: Sequence[str] | None = None) -> dict:
         """Raw strings to each head's serving outputs (graph-safe)."""

@@ -123,29 +123,33 @@ class Head(keras.layers.Layer):
         """
         texts, targets = self.encode(examples)
         targets = np.asarray(targets)
+        rows = preprocessor.encode_rows(texts)
+        n = len(rows)
         if shuffle:
             lengths = np.array([len(t.split()) for t in texts])
             rng = np.random.default_rng(seed)
 
-            def generate():
-                for rows in length_bucketed_batches(lengths, batch_size, rng):
-                    yield texts[rows], targets[rows]
-
-            signature = (
-                tf.TensorSpec([None], tf.string),
-                tf.TensorSpec([None, *targets.shape[1:]], tf.as_dtype(targets.dtype)),
-            )
-            ds = tf.data.Dataset.from_generator(generate, output_signature=signature).apply(
-                tf.data.experimental.assert_cardinality(-(-len(texts) // batch_size))
-            )
+            def batch_order() -> list:
+                return length_bucketed_batches(lengths, batch_size, rng)
         else:
-            ds = tf.data.Dataset.from_tensor_slices((texts, targets)).batch(batch_size)
+            def batch_order() -> list:
+                return [np.arange(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
         name = self.name
+
+        def generate():
+            for batch in batch_order():
+                yield preprocessor.pad_rows([rows[i] for i in batch]), {name: targets[batch]}
+
+        matrix = tf.TensorSpec([None, None], tf.int32)
+        signature = (
+            {"token_ids": matrix, "segment_ids": matrix,
+             "padding_mask": tf.TensorSpec([None, None], tf.bool)},
+            {name: tf.TensorSpec([None, *targets.shape[1:]], tf.as_dtype(targets.dtype))},
+        )
         return (
-            ds.map(
-                lambda t, y: (preprocessor(t), {name: y}),
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
+            tf.data.Dataset.from_generator(generate, output_signature=signature)
+            .apply(tf.data.experimental.assert_cardinality(-(-n // batch_size)))
             .prefetch(tf.data.AUTOTUNE)
         )
 

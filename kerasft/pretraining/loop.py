@@ -29,6 +29,7 @@ from absl import logging
 
 from kerasft import compat
 from kerasft.distribution import current_strategy
+from kerasft.optim.optimizers import build_before_fit
 from kerasft.pretraining import quality
 from kerasft.pretraining.mlm import (
     MASKED_LM_HEAD_WEIGHTS,
@@ -372,6 +373,7 @@ def pretrain(
         )
         epoch = step // config.checkpoint_every
         budget.steps = phase.end
+        build_before_fit(model)
         fit = model.fit(
             train_ds,
             initial_epoch=epoch,

@@ -7,7 +7,10 @@ differ only in how text becomes pieces.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -121,6 +124,36 @@ class BertInputsLayer(keras.layers.Layer):
             pad_token_id=self.pad_token_id,
             pad_to_longest=self.pad_to_longest,
         )
+
+    def encode_rows(self, texts, *, chunk_size: int = 4096) -> list[np.ndarray]:
+        """Each text's `[CLS] pieces [SEP]` ids (trimmed), tokenized eagerly.
+
+        Training input pipelines pad these with `pad_rows` in numpy: tracing
+        the tokenizer into every `tf.data.map` cost about a second a dataset.
+        `pad_rows(encode_rows(texts))` equals `self(texts)`.
+        """
+        keep = self.sequence_length - 2
+        rows = []
+        for start in range(0, len(texts), chunk_size):
+            pieces = self.tokenize(tf.constant(list(texts[start : start + chunk_size])))
+            for ids in pieces.numpy():
+                ids = np.asarray(ids, dtype="int32")[:keep]
+                rows.append(np.concatenate(
+                    [[self.cls_token_id], ids, [self.sep_token_id]]).astype("int32"))
+        return rows
+
+    def pad_rows(self, rows: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """`encode_rows` rows as one padded batch of BERT inputs (numpy)."""
+        lengths = np.array([len(r) for r in rows], dtype="int64")
+        width = max(int(lengths.max(initial=2)), 2) if self.pad_to_longest else self.sequence_length
+        ids = np.full((len(rows), width), self.pad_token_id, dtype="int32")
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = r
+        return {
+            "token_ids": ids,
+            "segment_ids": np.zeros_like(ids),
+            "padding_mask": np.arange(width)[None, :] < lengths[:, None],
+        }
 
     def call(self, text):
         text = tf.convert_to_tensor(text)

@@ -45,6 +45,15 @@ def test_same_outputs_and_interface_as_the_wordpiece_layer(proto):
     )
 
 
+def test_eager_rows_padded_in_numpy_equal_the_layer(proto):
+    pre = SentencePiecePreprocessor(proto, sequence_length=8)
+    texts = ["The film is good", "", "a great movie , wonderful acting"]
+    expected = pre(tf.constant(texts))
+    got = pre.pad_rows(pre.encode_rows(texts))
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key].numpy(), err_msg=key)
+
+
 def test_words_group_pieces_at_word_boundaries(proto):
     pre = SentencePiecePreprocessor(proto)
     text = tf.constant(["wonderfully boring acting", ""])

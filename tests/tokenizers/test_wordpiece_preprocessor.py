@@ -85,3 +85,16 @@ def test_configs_saved_before_the_package_split_still_load(tiny_preprocessor, ti
     config["module"] = "kerasft.tokenizers"
     clone = keras.saving.deserialize_keras_object(config)
     assert isinstance(clone, TextPreprocessor) and clone.vocabulary == tiny_vocab
+
+
+@pytest.mark.parametrize("pad_to_longest", [True, False])
+def test_eager_rows_padded_in_numpy_equal_the_layer(tiny_vocab, pad_to_longest):
+    # Training pipelines use encode_rows + pad_rows; serving uses the layer.
+    pre = TextPreprocessor(tiny_vocab, sequence_length=6, pad_to_longest=pad_to_longest)
+    texts = ["the film is good , great fun and wonderful", "", "bad", "xyz movie"]
+    expected = pre(tf.constant(texts))
+    got = pre.pad_rows(pre.encode_rows(texts, chunk_size=3))
+    assert set(got) == set(expected)
+    for key in expected:
+        assert got[key].dtype == expected[key].numpy().dtype, key
+        np.testing.assert_array_equal(got[key], expected[key].numpy(), err_msg=key)
