@@ -12,6 +12,11 @@ import os
 import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Two xdist workers share two cores, and the models here are tiny: one TF
+# thread each (inherited by the processes tests start) instead of both
+# workers' pools fighting over the cores; measured about 7% faster.
+for _var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 import keras  # noqa: E402
 from absl import logging  # noqa: E402
