@@ -84,6 +84,10 @@ def test_explicit_version(tmp_path):
         ({"version": "2"}, TypeError, "`version` must be a positive integer"),
         ({"keep": 0}, ValueError, "`keep` must be a positive integer"),
         ({"name": "a/b"}, ValueError, "`name` must be a plain directory name"),
+        # --name=../x must not write beside (or above) the export root.
+        ({"name": "../x"}, ValueError, "`name` must be a plain directory name"),
+        ({"name": ".."}, ValueError, "`name` must be a plain directory name"),
+        ({"name": ".tmp-1"}, ValueError, "`name` must be a plain directory name"),
         ({"name": "12"}, ValueError, "`name` must be a plain directory name"),
         ({"name": 3}, TypeError, "`name` must be a string"),
         ({"write_fn": "not callable"}, TypeError, "`write_fn` must be a callable"),
@@ -92,8 +96,10 @@ def test_explicit_version(tmp_path):
 def test_write_version_rejects_bad_arguments(tmp_path, kwargs, error, match):
     args = {"name": "m", "write_fn": fake_saved_model, **kwargs}
     with pytest.raises(error, match=match):
-        versioning.write_version(tmp_path, **args)
-    assert versioning.list_versions(tmp_path / "m") == []
+        versioning.write_version(tmp_path / "root", **args)
+    assert versioning.list_versions(tmp_path / "root" / "m") == []
+    # Nothing written anywhere, above the export root included.
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
 def test_keep_deletes_older_versions_after_a_successful_write(tmp_path):
