@@ -124,34 +124,16 @@ class Head(keras.layers.Layer):
         texts, targets = self.encode(examples)
         targets = np.asarray(targets)
         rows = preprocessor.encode_rows(texts)
-        n = len(rows)
-        if shuffle:
-            lengths = np.array([len(t.split()) for t in texts])
-            rng = np.random.default_rng(seed)
-
-            def batch_order() -> list:
-                return length_bucketed_batches(lengths, batch_size, rng)
-        else:
-            def batch_order() -> list:
-                return [np.arange(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-
+        lengths = np.array([len(t.split()) for t in texts])
+        rng = np.random.default_rng(seed)
         name = self.name
 
         def generate():
-            for batch in batch_order():
+            for batch in epoch_batches(lengths, batch_size, shuffle=shuffle, rng=rng):
                 yield preprocessor.pad_rows([rows[i] for i in batch]), {name: targets[batch]}
 
-        matrix = tf.TensorSpec([None, None], tf.int32)
-        signature = (
-            {"token_ids": matrix, "segment_ids": matrix,
-             "padding_mask": tf.TensorSpec([None, None], tf.bool)},
-            {name: tf.TensorSpec([None, *targets.shape[1:]], tf.as_dtype(targets.dtype))},
-        )
-        return (
-            tf.data.Dataset.from_generator(generate, output_signature=signature)
-            .apply(tf.data.experimental.assert_cardinality(-(-n // batch_size)))
-            .prefetch(tf.data.AUTOTUNE)
-        )
+        target_spec = tf.TensorSpec([None, *targets.shape[1:]], tf.as_dtype(targets.dtype))
+        return features_dataset(generate, {name: target_spec}, len(rows), batch_size)
 
     # --- model --------------------------------------------------------
     def loss(self):
@@ -248,6 +230,36 @@ def length_bucketed_batches(
         batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def epoch_batches(
+    lengths: np.ndarray, batch_size: int, *, shuffle: bool, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """One epoch's row indices a batch: `length_bucketed_batches`, or in order.
+
+    Example:
+    >>> [b.tolist() for b in epoch_batches(np.ones(3), 2, shuffle=False, rng=None)]
+    [[0, 1], [2]]
+    """
+    if shuffle:
+        return length_bucketed_batches(lengths, batch_size, rng)
+    n = len(lengths)
+    return [np.arange(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+
+def features_dataset(generate, target_spec: dict, num_rows: int, batch_size: int):
+    """`(BERT features, {head: targets})` batches from a generator of numpy batches."""
+    matrix = tf.TensorSpec([None, None], tf.int32)
+    signature = (
+        {"token_ids": matrix, "segment_ids": matrix,
+         "padding_mask": tf.TensorSpec([None, None], tf.bool)},
+        target_spec,
+    )
+    return (
+        tf.data.Dataset.from_generator(generate, output_signature=signature)
+        .apply(tf.data.experimental.assert_cardinality(-(-num_rows // batch_size)))
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 
 def pool_text(features: dict, pooling: str):

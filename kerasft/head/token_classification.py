@@ -12,7 +12,7 @@ import tensorflow as tf
 from absl import logging
 
 from kerasft import token_alignment
-from kerasft.head.base import Head, length_bucketed_batches
+from kerasft.head.base import Head, epoch_batches, features_dataset
 from kerasft.metrics.entity_metrics import EntityMetrics, conlleval, format_table
 from kerasft.tokenizers import TextPreprocessor
 
@@ -259,18 +259,12 @@ class TokenClassificationHead(Head):
         """
         encoding = self.encode_pieces(examples, preprocessor)
         lengths = np.array([len(t) for t in encoding.token_ids])
-        n = len(lengths)
         rng = np.random.default_rng(seed)
         pad_id = preprocessor.pad_token_id
         name = self.name
 
-        def batch_order() -> list:
-            if not shuffle:
-                return [np.arange(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
-            return length_bucketed_batches(lengths, batch_size, rng)
-
         def generate():
-            for rows in batch_order():
+            for rows in epoch_batches(lengths, batch_size, shuffle=shuffle, rng=rng):
                 width = int(lengths[rows].max())
                 ids = np.full((len(rows), width), pad_id, dtype="int32")
                 targets = np.full((len(rows), width), -1, dtype="int32")
@@ -285,21 +279,8 @@ class TokenClassificationHead(Head):
                 }
                 yield features, {name: targets}
 
-        matrix = tf.TensorSpec([None, None], tf.int32)
-        signature = (
-            {
-                "token_ids": matrix,
-                "segment_ids": matrix,
-                "padding_mask": tf.TensorSpec([None, None], tf.bool),
-            },
-            {name: matrix},
-        )
-        num_batches = -(-n // batch_size)
-        return (
-            tf.data.Dataset.from_generator(generate, output_signature=signature)
-            .apply(tf.data.experimental.assert_cardinality(num_batches))
-            .prefetch(tf.data.AUTOTUNE)
-        )
+        target_spec = {name: tf.TensorSpec([None, None], tf.int32)}
+        return features_dataset(generate, target_spec, len(lengths), batch_size)
 
     # --- model --------------------------------------------------------
     def loss(self):

@@ -145,7 +145,7 @@ class BertInputsLayer(keras.layers.Layer):
     def pad_rows(self, rows: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """`encode_rows` rows as one padded batch of BERT inputs (numpy)."""
         lengths = np.array([len(r) for r in rows], dtype="int64")
-        width = max(int(lengths.max(initial=2)), 2) if self.pad_to_longest else self.sequence_length
+        width = int(lengths.max(initial=2)) if self.pad_to_longest else self.sequence_length
         ids = np.full((len(rows), width), self.pad_token_id, dtype="int32")
         for i, r in enumerate(rows):
             ids[i, : len(r)] = r
