@@ -19,7 +19,6 @@ import dataclasses
 import json
 import os
 import shutil
-import tempfile
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 import keras
 import keras_hub
 
-from kerasft import compat
+from kerasft import atomic_files, compat
 from kerasft.tokenizers import SentencePiecePreprocessor, TextPreprocessor
 
 PREPROCESSOR_CONFIG = "preprocessor.json"
@@ -231,7 +230,9 @@ def save_backbone(
     """Save backbone and tokenizer as a keras-hub preset directory.
 
     Written to a temporary sibling first and renamed into place, so a crash
-    never leaves a half-written backbone directory.
+    or a full disk never leaves a half-written backbone directory: the
+    previous one (if any) stays until the new one is complete, and a failed
+    write is an `ArtifactWriteError` naming the directory.
 
     Args:
         backbone: the backbone to save.
@@ -240,40 +241,50 @@ def save_backbone(
         directory: the target directory (replaced if it exists).
     """
     directory = os.path.abspath(os.fspath(directory))
-    parent = os.path.dirname(directory)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-backbone-", dir=parent)
+    os.makedirs(os.path.dirname(directory), exist_ok=True)
+    # A rename cannot replace a non-empty directory: the previous one is moved
+    # aside only once the new one is complete, and moved back if that fails.
+    old = atomic_files.temporary_name(directory) + "-previous"
+    if os.path.exists(directory):
+        shutil.rmtree(old, ignore_errors=True)  # left by a killed process with this pid
     try:
-        backbone.save_to_preset(tmp)
-        if isinstance(preprocessor, SentencePiecePreprocessor):
-            kind = "sentencepiece"
-            tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(
-                proto=preprocessor.proto
-            )
-        else:
-            kind = "wordpiece"
-            tokenizer = keras_hub.models.BertTokenizer(
-                vocabulary=preprocessor.vocabulary,
-                lowercase=preprocessor.lowercase,
-            )
-        tokenizer.save_to_preset(tmp)
-        with open(os.path.join(tmp, PREPROCESSOR_CONFIG), "w") as f:
-            json.dump(
-                {
-                    "tokenizer": kind,
-                    "sequence_length": preprocessor.sequence_length,
-                    "lowercase": preprocessor.lowercase,
-                },
-                f,
-                indent=2,
-            )
-        if os.path.exists(directory):
-            shutil.rmtree(directory)
-        os.rename(tmp, directory)
+        with atomic_files.atomic_path(directory) as tmp:
+            os.makedirs(tmp)
+            _write_preset(backbone, preprocessor, tmp)
+            if os.path.exists(directory):
+                os.replace(directory, old)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.path.exists(old) and not os.path.exists(directory):
+            os.replace(old, directory)
         raise
+    shutil.rmtree(old, ignore_errors=True)
     return directory
+
+
+def _write_preset(
+    backbone: keras_hub.models.BertBackbone, preprocessor: Preprocessor, tmp: str
+) -> None:
+    backbone.save_to_preset(tmp)
+    if isinstance(preprocessor, SentencePiecePreprocessor):
+        kind = "sentencepiece"
+        tokenizer = keras_hub.tokenizers.SentencePieceTokenizer(
+            proto=preprocessor.proto
+        )
+    else:
+        kind = "wordpiece"
+        tokenizer = keras_hub.models.BertTokenizer(
+            vocabulary=preprocessor.vocabulary,
+            lowercase=preprocessor.lowercase,
+        )
+    tokenizer.save_to_preset(tmp)
+    atomic_files.write_json(
+        os.path.join(tmp, PREPROCESSOR_CONFIG),
+        {
+            "tokenizer": kind,
+            "sequence_length": preprocessor.sequence_length,
+            "lowercase": preprocessor.lowercase,
+        },
+    )
 
 
 def load_backbone(

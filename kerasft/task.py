@@ -163,13 +163,26 @@ def resolve_model_path(path: str) -> str:
     return path
 
 
-def load_model(path: str, *, compile: bool = True) -> TaskModel:
+# The binaries' flag that turns Keras safe mode off (`kerasft.cli.app`).
+UNSAFE_FLAG = "--unsafe_deserialization"
+
+
+def load_model(path: str, *, compile: bool = True, safe_mode: bool = True) -> TaskModel:
     """Load a `.keras` task model, importing every installed head first.
 
     Args:
         path: the `.keras` file.
         compile: also restore the optimizer, losses and metrics (needed to
             continue training; not to predict or export).
+        safe_mode: refuse a file whose loading would run Python code stored
+            in it (a `keras.layers.Lambda` of a lambda), as Keras safe mode
+            does. False allows it: only for files you trust. A binary's
+            `--unsafe_deserialization` turns safe mode off for the whole
+            process (`keras.config.enable_unsafe_deserialization()`), which
+            Keras lets win over `safe_mode=True`.
+
+    Example:
+    >>> model = load_model("runs/demo/sentiment/model.keras", compile=False)  # doctest: +SKIP
     """
     # Importing these registers kerasft's schedules, losses and optimizers,
     # which a compiled model's saved config refers to.
@@ -180,4 +193,15 @@ def load_model(path: str, *, compile: bool = True) -> TaskModel:
     load_all_heads()
     if not os.path.isfile(path):
         raise ValueError(f"Model file not found: {path!r}. Expected a `.keras` file.")
-    return keras.saving.load_model(path, compile=compile)
+    try:
+        return keras.saving.load_model(path, compile=compile, safe_mode=safe_mode)
+    except ValueError as e:
+        # Keras's own message names only its Python switches.
+        if "safe_mode=False" not in str(e):
+            raise
+        raise ValueError(
+            f"Refused to load {path!r}: it holds Python code (a `Lambda` layer "
+            "or a lambda) that loading would run, which Keras safe mode "
+            f"forbids. If you trust the file, pass {UNSAFE_FLAG} to the binary "
+            "(in Python: `kerasft.load_model(path, safe_mode=False)`)."
+        ) from e

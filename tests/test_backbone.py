@@ -113,6 +113,37 @@ def test_save_and_load_round_trip(tmp_path, tiny_backbone, tiny_preprocessor):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["backbone"]
 
 
+@pytest.mark.parametrize("fault", ["full disk mid-write", "refused final rename"])
+def test_a_failed_save_leaves_the_previous_backbone(tmp_path, tiny_backbone, tiny_preprocessor,
+                                                    monkeypatch, fault):
+    import errno
+    import os
+
+    from kerasft.atomic_files import ArtifactWriteError
+
+    directory = save_backbone(tiny_backbone, tiny_preprocessor, tmp_path / "backbone")
+    directory = save_backbone(tiny_backbone, tiny_preprocessor, directory)  # replaces it
+    before = {p.relative_to(directory): p.read_bytes()
+              for p in sorted(tmp_path.glob("backbone/**/*")) if p.is_file()}
+    real_replace = os.replace
+
+    def failing(src, dst):
+        if fault == "full disk mid-write" and dst.endswith("preprocessor.json"):
+            raise OSError(errno.ENOSPC, "No space left on device", dst)
+        if fault == "refused final rename" and dst == directory and src.endswith("-backbone"):
+            raise PermissionError(errno.EACCES, "Permission denied", dst)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(ArtifactWriteError, match="Could not write .*(preprocessor.json|backbone): "
+                                                 "(the disk is full|permission denied)"):
+        save_backbone(tiny_backbone, tiny_preprocessor, directory)
+    after = {p.relative_to(directory): p.read_bytes()
+             for p in sorted(tmp_path.glob("backbone/**/*")) if p.is_file()}
+    assert after == before and len(before) >= 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backbone"]  # no temporaries
+
+
 def test_loading_a_missing_directory_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="Backbone directory not found"):
         load_backbone(tmp_path / "nope")

@@ -3,15 +3,18 @@
 Binaries define their flags at import, mostly with `define_dataclass_flags`
 (one flag per `option` field of a config dataclass, so each default and help
 text is stated once, on the field), and call `run_app(main)`. User
-errors (`ValueError`, `TypeError`, `FileNotFoundError`) become one clear
-line on stderr and exit status 2 instead of a stack trace; `--debug` shows
-the trace.
+errors (`ValueError`, `TypeError`, `ImportError`) and resource faults (any
+`OSError`: a missing file, a full disk, a directory you cannot write to)
+become one clear line on stderr and exit status 2 instead of a stack trace;
+`--debug` shows the trace. `.keras` files load in Keras safe mode unless
+`--unsafe_deserialization` is given.
 """
 
 from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import errno
 import os
 import sys
 import types
@@ -26,6 +29,12 @@ flags.DEFINE_integer("seed", 0, "Random seed for weights, shuffling and masking.
 flags.DEFINE_bool("debug", False, "Show full stack traces for errors.")
 flags.DEFINE_bool(
     "progress", True, "Show a Keras progress bar (one line an epoch when off)."
+)
+flags.DEFINE_bool(
+    "unsafe_deserialization", False,
+    "Allow loading .keras files whose loading runs Python code stored in them "
+    "(Lambda layers, lambdas): arbitrary code. Only for files you trust; off, "
+    "Keras safe mode refuses them.",
 )
 
 
@@ -81,6 +90,31 @@ def _quiet_expected_warnings() -> None:
         warnings.filterwarnings("ignore", message=".*" + message)
 
 
+# What to do about an `OSError` whose message does not already say it.
+_OS_ERROR_HINTS = {
+    errno.ENOSPC: "The disk is full: free some space and run again.",
+    errno.EDQUOT: "The disk quota is used up: free some space and run again.",
+    errno.EACCES: "Choose a directory you can write to, or fix its permissions.",
+    errno.EPERM: "Choose a directory you can write to, or fix its permissions.",
+    errno.EROFS: "The file system is read-only: choose another directory.",
+}
+
+
+def error_line(error: BaseException) -> str:
+    """The one-line message `run_app` prints for an error escaping a binary.
+
+    Example:
+    >>> error_line(OSError(errno.ENOSPC, "No space left on device", "runs/x/metrics.json"))
+    "[Errno 28] No space left on device: 'runs/x/metrics.json'. The disk is full: free some space and run again."
+    """
+    from kerasft.atomic_files import ArtifactWriteError
+
+    if isinstance(error, ArtifactWriteError):
+        return error.strerror or str(error)  # names the file and what to do; no "[Errno 28]"
+    hint = _OS_ERROR_HINTS.get(getattr(error, "errno", None))
+    return f"{error}. {hint}" if isinstance(error, OSError) and hint else str(error)
+
+
 def run_app(main) -> None:
     """Run an absl `main(argv)` with kerasft's error handling."""
     _quiet_tensorflow()
@@ -94,12 +128,18 @@ def run_app(main) -> None:
         logging.set_verbosity(logging.INFO)
         # TF's own Python INFO lines (signature renames, saver timings) are noise here.
         std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
+        if FLAGS.unsafe_deserialization:
+            import keras
+
+            # Process-wide, and Keras lets it win over an explicit
+            # `safe_mode=True`, so every load in this binary allows code.
+            keras.config.enable_unsafe_deserialization()
         try:
             return main(argv)
-        except (ValueError, TypeError, FileNotFoundError, ImportError) as e:
+        except (ValueError, TypeError, OSError, ImportError) as e:
             if FLAGS.debug:
                 raise
-            print(f"{prog}: error: {e}", file=sys.stderr)
+            print(f"{prog}: error: {error_line(e)}", file=sys.stderr)
             sys.exit(2)
 
     app.run(guarded)

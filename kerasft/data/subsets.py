@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 
+from kerasft.atomic_files import atomic_path
 from kerasft.data.conll import iter_sentence_lines
 from kerasft.data.lines import read_lines
 
@@ -53,18 +54,17 @@ def write_subset(path: str, indices: Sequence[int], out_path: str) -> int:
     wanted = set(int(i) for i in indices)
     conll = path.endswith(".conll")
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    tmp = out_path + ".tmp"
     written = total = 0
-    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-        for total, lines in enumerate(_records(path), 1):
-            if total - 1 in wanted:
-                f.write("\n".join(lines) + ("\n\n" if conll else "\n"))
-                written += 1
-    if written != len(wanted):
-        os.remove(tmp)
-        raise ValueError(
-            f"`indices` must be record numbers of {path}, which has {total} "
-            f"records. Received: indices up to {max(wanted)}."
-        )
-    os.replace(tmp, out_path)
+    # The ValueError below leaves out_path as it was (no temporary either).
+    with atomic_path(out_path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            for total, lines in enumerate(_records(path), 1):
+                if total - 1 in wanted:
+                    f.write("\n".join(lines) + ("\n\n" if conll else "\n"))
+                    written += 1
+        if written != len(wanted):
+            raise ValueError(
+                f"`indices` must be record numbers of {path}, which has {total} "
+                f"records. Received: indices up to {max(wanted)}."
+            )
     return written

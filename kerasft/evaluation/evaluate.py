@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 
+from kerasft.atomic_files import write_json
 from kerasft.task import TaskModel, load_model, resolve_model_path
 
 
@@ -99,10 +99,7 @@ def evaluate_model_file(
         report["summary"] = model.head(name).summarize(report)
         metrics["heads"][name] = report
     os.makedirs(output_dir, exist_ok=True)
-    tmp = os.path.join(output_dir, "metrics.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(metrics, f, indent=2, default=_jsonable)
-    os.replace(tmp, os.path.join(output_dir, "metrics.json"))
+    write_json(os.path.join(output_dir, "metrics.json"), metrics, default=_jsonable)
     return metrics
 
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from absl import logging
 
+from kerasft.atomic_files import write_json
+
 RUN_RECORD = "experiment_run.json"
 
 
@@ -28,10 +30,7 @@ def _load_record(run_dir: str, spec: dict, reuse: bool) -> dict | None:
 
 def _save_record(run_dir: str, record: dict) -> None:
     # Atomic: a crash mid-write leaves no half-written record to reuse.
-    tmp = os.path.join(run_dir, RUN_RECORD + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(record, f, indent=2, default=str)
-    os.replace(tmp, os.path.join(run_dir, RUN_RECORD))
+    write_json(os.path.join(run_dir, RUN_RECORD), record, default=str)
 
 
 def cached_run(

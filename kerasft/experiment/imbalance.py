@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from kerasft.atomic_files import write_json, write_text
 from kerasft.experiment.cache import cached_run
 from kerasft.experiment.config import check_seeds
 from kerasft.experiment.plots import figure
@@ -84,9 +85,10 @@ def write_examples(examples: Sequence, path: str) -> str:
     >>> write_examples(train, "runs/imbalance/data/seed0/train.jsonl")  # doctest: +SKIP
     """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        for e in examples:
-            f.write(json.dumps({"text": e.text, "label": e.label}, ensure_ascii=False) + "\n")
+    write_text(path, "".join(
+        json.dumps({"text": e.text, "label": e.label}, ensure_ascii=False) + "\n"
+        for e in examples
+    ))
     return path
 
 
@@ -207,11 +209,9 @@ def run_imbalance_experiment(
             for name in arms
         },
     }
-    with open(os.path.join(output_dir, "results.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    write_json(os.path.join(output_dir, "results.json"), results)
     plot_macro_f1(results, os.path.join(output_dir, "macro_f1.png"))
-    with open(os.path.join(output_dir, "report.md"), "w") as f:
-        f.write(format_report(results))
+    write_text(os.path.join(output_dir, "report.md"), format_report(results))
     return results
 
 

@@ -17,13 +17,13 @@ added, so every class is in every subset.
 from __future__ import annotations
 
 import heapq
-import json
 import math
 import os
 from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 
+from kerasft.atomic_files import write_json
 from kerasft.data.subsets import write_subset
 
 
@@ -257,8 +257,5 @@ def write_label_subsets(
         budgets.append({"fraction": fraction, "examples": len(indices), "train": path})
     record = {"train": train_path, "seed": seed,
               "subsets": {f"{f:g}": indices for f, indices in subsets.items()}}
-    tmp = os.path.join(directory, "subsets.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(record, f)
-    os.replace(tmp, os.path.join(directory, "subsets.json"))
+    write_json(os.path.join(directory, "subsets.json"), record, indent=None)
     return budgets

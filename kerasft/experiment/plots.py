@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from kerasft.atomic_files import atomic_path
+
 
 @contextlib.contextmanager
 def figure(path: str, figsize: tuple[float, float]) -> Iterator:
@@ -29,7 +31,8 @@ def figure(path: str, figsize: tuple[float, float]) -> Iterator:
     try:
         yield ax
         fig.tight_layout()
-        fig.savefig(path, dpi=120)
+        with atomic_path(path) as tmp:  # keeps the .png extension savefig reads
+            fig.savefig(tmp, dpi=120)
     finally:
         plt.close(fig)
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 
 from absl import logging
 
+from kerasft.atomic_files import write_json, write_text
 from kerasft.data.corpus_stream import iter_texts
 from kerasft.experiment import runs
 from kerasft.experiment.config import TITLES, ExperimentConfig, pick_metric
@@ -114,8 +114,7 @@ def run_experiment(
     files = split_files(config.data_dir)
     os.makedirs(output_dir, exist_ok=True)
     test_texts = list(iter_texts(files["test"]))
-    with open(os.path.join(output_dir, "config.json"), "w") as f:
-        json.dump(dataclasses.asdict(config), f, indent=2)
+    write_json(os.path.join(output_dir, "config.json"), dataclasses.asdict(config))
 
     started = time.time()
     head_cls = get_head(config.head)
@@ -177,10 +176,8 @@ def run_experiment(
         results["figures"]["label_curve"] = plot_label_curve(
             results, os.path.join(output_dir, "label_curve.png")
         )
-    with open(os.path.join(output_dir, "results.json"), "w") as f:
-        json.dump(results, f, indent=2, default=str)
-    with open(os.path.join(output_dir, "report.md"), "w") as f:
-        f.write(render_report(results))
+    write_json(os.path.join(output_dir, "results.json"), results, default=str)
+    write_text(os.path.join(output_dir, "report.md"), render_report(results))
     logging.info("Experiment report: %s", os.path.join(output_dir, "report.md"))
     return results
 

@@ -7,6 +7,7 @@ import json
 import os
 import time
 
+from kerasft.atomic_files import write_json
 from kerasft.experiment.cache import cached_run
 from kerasft.experiment.config import ExperimentConfig
 from kerasft.experiment.plan import Pretraining, check_held_out
@@ -187,11 +188,10 @@ def _run_baseline(config: ExperimentConfig, files: dict, run_dir: str) -> dict:
     os.makedirs(run_dir, exist_ok=True)
     predictions = os.path.join(run_dir, PREDICTIONS_FILE)
     head = head_cls(labels=result["labels"])
-    with open(predictions + ".tmp", "w") as f:
-        json.dump({"gold": head.gold_labels(splits[2]), "predicted": result["predictions"]}, f)
-    os.replace(predictions + ".tmp", predictions)
-    with open(os.path.join(run_dir, "metrics.json"), "w") as f:
-        json.dump({k: v for k, v in result.items() if k != "predictions"}, f, indent=2)
+    write_json(predictions, {"gold": head.gold_labels(splits[2]),
+                             "predicted": result["predictions"]}, indent=None)
+    write_json(os.path.join(run_dir, "metrics.json"),
+               {k: v for k, v in result.items() if k != "predictions"})
     return {
         "kind": "baseline",
         "name": result["name"],

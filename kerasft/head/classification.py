@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasft.atomic_files import write_text
 from kerasft.data.jsonl import LabelledText, read_labelled_jsonl
 from kerasft.head.base import PooledTextHead
 from kerasft.metrics.classification import (
@@ -72,8 +73,7 @@ class ClassificationHead(PooledTextHead):
 
     def write_reports(self, report, directory, prefix="test"):
         table = os.path.join(directory, f"{prefix}_report.txt")
-        with open(table, "w") as f:
-            f.write(format_report(report) + "\n")
+        write_text(table, format_report(report) + "\n")
         png = plot_confusion_matrix(
             report, os.path.join(directory, f"{prefix}_confusion_matrix.png"),
             title=f"{self.name} {prefix}: accuracy {report['accuracy']:.3f}",

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasft.atomic_files import write_text
 from kerasft.data.jsonl import LabelledText, read_labelled_jsonl
 from kerasft.head.base import PooledTextHead
 from kerasft.metrics.multilabel import best_f1_threshold, multilabel_report
@@ -196,8 +197,7 @@ class MultiLabelClassificationHead(PooledTextHead):
             f"subset accuracy {report['subset_accuracy']:.4f}  "
             f"examples {report['num_examples']}"
         )
-        with open(path, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        write_text(path, "\n".join(lines) + "\n")
         return [path]
 
     def get_config(self) -> dict:

@@ -12,6 +12,7 @@ import tensorflow as tf
 from absl import logging
 
 from kerasft import token_alignment
+from kerasft.atomic_files import write_text
 from kerasft.head.base import Head, epoch_batches, features_dataset
 from kerasft.metrics.entity_metrics import EntityMetrics, conlleval, format_table
 from kerasft.tokenizers import TextPreprocessor
@@ -331,8 +332,7 @@ class TokenClassificationHead(Head):
         fields = ("precision", "recall", "f1", "accuracy", "per_type", "counts")
         table = format_table(EntityMetrics(**{k: report[k] for k in fields}))
         path = os.path.join(directory, f"{prefix}_entities.txt")
-        with open(path, "w") as f:
-            f.write(table + "\n")
+        write_text(path, table + "\n")
         return [path]
 
     # --- serving ------------------------------------------------------

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from kerasft.atomic_files import atomic_path
+
 
 def classification_report(
     y_true: Sequence[int], y_pred: Sequence[int], labels: Sequence[str]
@@ -94,6 +96,9 @@ def plot_confusion_matrix(report: dict, path: str | os.PathLike, title: str = ""
                     color="white" if matrix[i, j] > threshold else "black")
     ax.set_title(title or f"accuracy {report['accuracy']:.3f}")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:  # keeps the .png extension savefig reads
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
     return os.fspath(path)

@@ -9,10 +9,11 @@ loss fell from.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+
+from kerasft.atomic_files import atomic_path
 
 # A run ending within this many nats of the unigram loss gets a warning.
 PLATEAU_NATS = 0.3
@@ -144,7 +145,8 @@ def plot_loss_curve(
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:  # keeps the .png extension savefig reads
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)

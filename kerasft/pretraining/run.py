@@ -13,13 +13,13 @@ resume state), `checkpoints/` and `tensorboard/` beside it.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Sequence
 
 import keras
 from absl import logging
 
+from kerasft.atomic_files import atomic_path, write_json
 from kerasft.backbone import (
     BackboneConfig,
     BackboneSize,
@@ -243,8 +243,9 @@ def run_pretraining(
         preprocessor = type(preprocessor).from_config(preprocessor.get_config())
     save_vocabulary(preprocessor.vocabulary, os.path.join(run_dir, "vocab.txt"))
     if isinstance(preprocessor, SentencePiecePreprocessor):
-        with open(os.path.join(run_dir, SENTENCEPIECE_FILE), "wb") as f:
-            f.write(preprocessor.proto)
+        with atomic_path(os.path.join(run_dir, SENTENCEPIECE_FILE)) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(preprocessor.proto)
     resolved = {
         "run": dataclasses.asdict(config),
         "train": dataclasses.asdict(train_config),
@@ -261,8 +262,7 @@ def run_pretraining(
         **placement,
         "resume": resume,
     }
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump(resolved, f, indent=2, default=str)
+    write_json(os.path.join(run_dir, "config.json"), resolved, default=str)
 
     metrics = pretrain(
         backbone, preprocessor, train_texts,
@@ -280,8 +280,7 @@ def run_pretraining(
     ):
         backbone = _with_dropout(backbone, config.finetune_dropout)
     save_backbone(backbone, preprocessor, os.path.join(run_dir, "backbone"))
-    with open(os.path.join(run_dir, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
+    write_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics
 
 

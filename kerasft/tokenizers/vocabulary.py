@@ -14,6 +14,7 @@ import tensorflow as tf
 from absl import logging
 
 from kerasft import compat
+from kerasft.atomic_files import write_text
 from kerasft.tokenizers.special_tokens import (
     SPECIAL_TOKENS,
     UNK,
@@ -184,6 +185,5 @@ def load_vocabulary(path: str | os.PathLike) -> list[str]:
 
 
 def save_vocabulary(vocabulary: Sequence[str], path: str | os.PathLike) -> None:
-    """Write a vocabulary one token a line (the `vocab.txt` format)."""
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("".join(token + "\n" for token in vocabulary))
+    """Write a vocabulary one token a line (the `vocab.txt` format), atomically."""
+    write_text(path, "".join(token + "\n" for token in vocabulary))

@@ -93,3 +93,93 @@ def test_the_binaries_flags_default_to_their_configs():
     values = _parsed(ExperimentConfig, argv=["--data_dir=d", "--mixture_corpus=m"])
     assert _as_json(app.dataclass_from_flags(ExperimentConfig, flag_values=values)) == _as_json(
         ExperimentConfig(data_dir="d", mixture_corpora=("m",)))
+
+
+def _run_app(monkeypatch, main, *args) -> int:
+    """`app.run_app(main)` in this process, as `kerasft-test ARGS`; its exit status."""
+    import sys
+
+    from absl.testing import flagsaver
+
+    monkeypatch.setattr(sys, "argv", ["kerasft-test", *args])
+    main_module = sys.modules["__main__"]
+    monkeypatch.setattr(main_module, "__doc__", main_module.__doc__)  # run_app sets it
+    was_parsed = flags.FLAGS.is_parsed()
+    try:
+        with flagsaver.flagsaver(), pytest.raises(SystemExit) as exited:
+            app.run_app(main)
+    finally:
+        if not was_parsed:
+            flags.FLAGS.unparse_flags()
+    return exited.value.code
+
+
+def _raise(error):
+    def main(argv):
+        raise error
+
+    return main
+
+
+@pytest.mark.parametrize(
+    "error, line",
+    [
+        (OSError(28, "No space left on device", "runs/x/metrics.json"),
+         "[Errno 28] No space left on device: 'runs/x/metrics.json'. "
+         "The disk is full: free some space and run again."),
+        (PermissionError(13, "Permission denied", "/srv/out/report.md"),
+         "[Errno 13] Permission denied: '/srv/out/report.md'. "
+         "Choose a directory you can write to, or fix its permissions."),
+        (OSError(30, "Read-only file system", "/ro/config.json"),
+         "[Errno 30] Read-only file system: '/ro/config.json'. "
+         "The file system is read-only: choose another directory."),
+    ],
+)
+def test_an_os_error_is_one_clean_line_and_status_2(monkeypatch, capsys, error, line):
+    assert _run_app(monkeypatch, _raise(error)) == 2
+    err = capsys.readouterr().err
+    assert err == f"kerasft-test: error: {line}\n"
+
+
+def test_an_artifact_write_error_prints_its_own_message(monkeypatch, capsys, tmp_path):
+    from kerasft.atomic_files import write_text
+
+    def main(argv):
+        (tmp_path / "report.md").mkdir()  # a directory where the file goes: EISDIR/ENOTEMPTY
+        (tmp_path / "report.md" / "x").write_text("")
+        write_text(tmp_path / "report.md", "# Report\n")
+
+    assert _run_app(monkeypatch, main) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"kerasft-test: error: Could not write {tmp_path / 'report.md'}: ")
+    assert err.count("\n") == 1 and "Errno" not in err and "Traceback" not in err
+
+
+def test_debug_shows_the_os_error_itself(monkeypatch):
+    with pytest.raises(PermissionError, match="Permission denied"):
+        _run_app(monkeypatch, _raise(PermissionError(13, "Permission denied", "x")), "--debug")
+
+
+def test_unsafe_deserialization_flag_allows_lambda_files_in_the_binary(
+    monkeypatch, capsys, tmp_path
+):
+    import keras
+    import numpy as np
+    from keras.src.backend.common import global_state
+
+    import kerasft
+
+    path = str(tmp_path / "lambda.keras")
+    keras.Sequential([keras.Input((2,)), keras.layers.Lambda(lambda x: x + 1.0)]).save(path)
+    outputs = []
+
+    def main(argv):
+        outputs.append(kerasft.load_model(path)(np.zeros((1, 2), "float32")))
+
+    assert _run_app(monkeypatch, main) == 2
+    assert "error: Refused to load" in capsys.readouterr().err and not outputs
+    try:
+        assert _run_app(monkeypatch, main, "--unsafe_deserialization") is None
+    finally:
+        global_state.set_global_attribute("safe_mode_saving", None)
+    np.testing.assert_allclose(outputs[0], [[1.0, 1.0]])

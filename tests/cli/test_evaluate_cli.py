@@ -97,3 +97,52 @@ def test_bad_paths_fail_clearly(tiny_sentiment_model, tmp_path):
         evaluate_file(tiny_sentiment_model, "sentiment", str(tmp_path / "none.jsonl"))
     with pytest.raises(ValueError, match="No head named 'ner'"):
         evaluate_file(tiny_sentiment_model, "ner", str(tmp_path / "none.jsonl"))
+
+
+# The binary's entry point in a fresh process, in an output directory it may
+# not write to. Root ignores the mode bits, so there the child gets the error
+# open() gives in such a directory, from open() itself.
+_UNWRITABLE_CHILD = """
+import builtins, errno, os, sys
+out = sys.argv.pop(1)
+if os.access(out, os.W_OK):
+    real_open = builtins.open
+    def unwritable(path, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+") and os.path.dirname(os.path.abspath(path)) == out:
+            raise PermissionError(errno.EACCES, "Permission denied", path)
+        return real_open(path, mode, *args, **kwargs)
+    builtins.open = unwritable
+sys.argv[0] = "kerasft-evaluate"
+from kerasft.cli.evaluate import run
+run()
+"""
+
+
+@pytest.mark.subprocess
+def test_an_unwritable_output_directory_is_a_one_line_error(tiny_sentiment_model, tmp_path):
+    model = tmp_path / "model.keras"
+    tiny_sentiment_model.save(model)
+    data = write_jsonl(tmp_path / "test.jsonl", [{"text": POSITIVE[0], "label": "positive"},
+                                                 {"text": NEGATIVE[0], "label": "negative"}])
+    out = tmp_path / "eval"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"old": "complete"}')
+    out.chmod(0o500)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _UNWRITABLE_CHILD, str(out), f"--model={model}",
+             f"--data={data}", f"--output_dir={out}"],
+            capture_output=True, text=True, env=ENV, timeout=600,
+        )
+    finally:
+        out.chmod(0o700)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    ours = [line for line in lines if line.startswith("kerasft-evaluate")]
+    assert ours == lines[-1:] == [  # one line, the last (TF's start-up chatter comes before)
+        f"kerasft-evaluate: error: Could not write {out / 'sentiment_report.txt'}: permission "
+        "denied; choose a directory you can write to. Nothing was replaced: no file was left there."
+    ], result.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]
+    assert (out / "metrics.json").read_text() == '{"old": "complete"}'

@@ -58,7 +58,7 @@ def test_out_of_range_indices_write_nothing(tmp_path):
     out = tmp_path / "sub.jsonl"
     with pytest.raises(ValueError, match="has 1 records. Received: indices up to 3"):
         write_subset(str(path), [0, 3], str(out))
-    assert not out.exists() and not (tmp_path / "sub.jsonl.tmp").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.jsonl"]  # no temporary
 
 
 def test_other_formats_are_refused(tmp_path):
