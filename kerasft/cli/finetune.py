@@ -6,8 +6,9 @@ from another task's fine-tuned backbone with --init_model), loss, schedule
 and layer-wise decay chosen by flags, early stopping on a validation metric
 (best weights restored), evaluates on test, and writes OUTPUT_DIR/ with
 model.keras, config.json (every setting, strategy included), vocab.txt,
-metrics.json, history.json, checkpoints/ and the head's reports (a per-class
-table and confusion-matrix PNG for classification heads).
+metrics.json, history.json, checkpoints/, backup/ (for --resume) and the
+head's reports (a per-class table and confusion-matrix PNG for classification
+heads).
 
 Examples:
   kerasft-finetune --flagfile=flags/demo_finetune.flags
@@ -17,6 +18,7 @@ Examples:
   kerasft-finetune --flagfile=flags/demo_finetune.flags --strategy=two_stage \
       --stage1_epochs=1 --stage1_loss=class_balanced --monitor=macro_f1 \
       --schedule=slanted_triangular --layerwise_decay=0.8
+  kerasft-finetune --flagfile=flags/demo_finetune.flags --resume  # after a crash
 """
 
 from absl import flags
@@ -30,6 +32,11 @@ app.define_dataclass_flags(FinetuneConfig)
 app.define_distribution_flag()
 flags.DEFINE_string("output_dir", "runs/finetune", "The run directory.")
 flags.DEFINE_bool("list_heads", False, "Print the registered heads and exit.")
+flags.DEFINE_bool(
+    "resume", False,
+    "Continue an interrupted run in --output_dir from its last epoch checkpoint "
+    "(strategies full and gradual_unfreezing).",
+)
 
 FLAGS = flags.FLAGS
 
@@ -41,7 +48,8 @@ def main(argv):
         return
     config = app.dataclass_from_flags(FinetuneConfig, seed=FLAGS.seed)
     with app.training_strategy():
-        metrics = finetune(config, FLAGS.output_dir, verbose=app.keras_verbosity())
+        metrics = finetune(config, FLAGS.output_dir, verbose=app.keras_verbosity(),
+                           resume=FLAGS.resume)
     split = "test" if "test" in metrics else "validation"
     report = metrics[split]
     summary = get_head(metrics["head"]).summarize(report)

@@ -1,4 +1,5 @@
-"""Callbacks that put a head's own validation report into Keras's epoch logs."""
+"""Fine-tuning callbacks: a head's own validation report in the epoch logs, and
+early stopping whose progress a resume checkpoint carries."""
 
 from __future__ import annotations
 
@@ -63,3 +64,45 @@ class HeadMetricsCallback(keras.callbacks.Callback):
                 f"{self.head_name!r}. Received: monitor={self.monitor[4:]!r}; "
                 f"available: {sorted(k[4:] for k in logs if k.startswith('val_'))}."
             )
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """`keras.callbacks.EarlyStopping` whose progress survives a resume.
+
+    `state()` and `arrays()` give the best value, epochs waited and best
+    weights for a resume checkpoint; `restore(...)` puts them back, applied
+    when the resumed `fit` begins (Keras's `on_train_begin` resets them).
+
+    Example:
+    >>> stop = ResumableEarlyStopping("val_loss", patience=2, restore_best_weights=True)
+    >>> stop.restore({"best": 0.5, "wait": 1, "best_epoch": 2}, None)
+    >>> stop.exhausted
+    False
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._restored: tuple[dict, list | None] | None = None
+
+    def state(self) -> dict:
+        best = self.best
+        return {"best": None if best is None else float(best), "wait": int(self.wait),
+                "best_epoch": int(self.best_epoch)}
+
+    def arrays(self) -> dict:
+        return {} if self.best_weights is None else {"best_weights": self.best_weights}
+
+    def restore(self, state: dict, best_weights: list | None) -> None:
+        self._restored = (state, best_weights)
+
+    @property
+    def exhausted(self) -> bool:
+        """True when the restored run had already stopped early."""
+        return self._restored is not None and self._restored[0]["wait"] >= self.patience
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        if self._restored is not None:
+            state, self.best_weights = self._restored
+            self.best, self.wait, self.best_epoch = (
+                state["best"], state["wait"], state["best_epoch"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import time
 from collections.abc import Sequence
 
@@ -23,9 +24,17 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from kerasft.atomic_files import atomic_path, write_json
+from kerasft.checkpoints import (
+    Checkpoint,
+    Checkpointer,
+    EpochWeights,
+    latest_checkpoint,
+    restore_state,
+)
 from kerasft.distribution import current_strategy, distribution_record
 from kerasft.evaluation.predict import predict_split
-from kerasft.finetuning.callbacks import HeadMetricsCallback
+from kerasft.finetuning.callbacks import HeadMetricsCallback, ResumableEarlyStopping
 from kerasft.finetuning.config import LOSSES, FinetuneConfig, check_choice
 from kerasft.finetuning.starting_point import build_preprocessor_and_backbone
 from kerasft.finetuning.freezing import (
@@ -40,7 +49,7 @@ from kerasft.optim.losses import (
     WeightedSparseCategoricalCrossentropy,
     class_weights,
 )
-from kerasft.optim.optimizers import make_optimizer
+from kerasft.optim.optimizers import build_before_fit, make_optimizer
 from kerasft.registry import get_head
 from kerasft.task import TaskModel
 from kerasft.tokenizers import save_vocabulary
@@ -102,8 +111,12 @@ def _keras_logged(monitor: str, head) -> bool:
     return monitor == "loss" or monitor in {m.name for m in head.metrics_list()}
 
 
-def _merge_histories(histories: Sequence[keras.callbacks.History]) -> dict:
-    merged: dict[str, list] = {}
+def _merge_histories(histories: Sequence[keras.callbacks.History],
+                     resumed: dict | None = None) -> dict:
+    # A resumed run's history starts with its checkpoint's epochs.
+    merged: dict[str, list] = {k: list(v) for k, v in (resumed or {}).items()}
+    if resumed:
+        merged["stage"] = [1] * len(merged.get("loss", []))
     for stage, history in enumerate(histories, start=1):
         n = len(history.history.get("loss", []))
         for key, values in history.history.items():
@@ -112,13 +125,42 @@ def _merge_histories(histories: Sequence[keras.callbacks.History]) -> dict:
     return merged
 
 
-def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto") -> dict:
+BACKUP_DIR = "backup"
+# Strategies that train in one `fit`, so a checkpoint's epoch says where to go on.
+RESUMABLE_STRATEGIES = ("full", "gradual_unfreezing")
+
+
+def _resume_point(config: FinetuneConfig, backup_dir: str, resume: bool) -> Checkpoint | None:
+    if not resume:
+        shutil.rmtree(backup_dir, ignore_errors=True)
+        return None
+    if config.strategy not in RESUMABLE_STRATEGIES:
+        raise ValueError(
+            f"--resume continues runs of strategies {list(RESUMABLE_STRATEGIES)}; "
+            f"received strategy={config.strategy!r}, whose stages each compile "
+            "afresh. Rerun it without --resume."
+        )
+    checkpoint = latest_checkpoint(backup_dir)
+    if checkpoint is None:
+        logging.warning("Nothing to resume in %s; starting at epoch 0.", backup_dir)
+    else:
+        logging.info("Resuming after epoch %d of %d.", checkpoint.state["epoch"], config.epochs)
+    return checkpoint
+
+
+def finetune(
+    config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto", resume: bool = False
+) -> dict:
     """Fine-tune `config.head` with `config.strategy` and write the run directory.
 
     Args:
         config: a `FinetuneConfig`.
         run_dir: output directory (created).
         verbose: Keras `fit` verbosity.
+        resume: continue from the newest sound checkpoint in `run_dir/backup/`
+            (written at every epoch end: weights, optimizer, early-stopping
+            progress); strategies `full` and `gradual_unfreezing` only. Not
+            bit-exact: the shuffle order and dropout draws start afresh.
 
     Returns:
         The metrics written to `run_dir/metrics.json`.
@@ -129,6 +171,9 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
     """
     os.makedirs(run_dir, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
+    backup_dir = os.path.join(run_dir, BACKUP_DIR)
+    checkpoint = _resume_point(config, backup_dir, resume)
+    resumed_epoch = 0 if checkpoint is None else int(checkpoint.state["epoch"])
     head_cls = get_head(config.head)
     train = head_cls.read_examples(config.train)
     validation = head_cls.read_examples(config.validation)
@@ -214,8 +259,7 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
             layerwise_lr_multipliers(num_layers, decay) if decay else None
         ),
     }
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump(resolved, f, indent=2, default=str)
+    write_json(os.path.join(run_dir, "config.json"), resolved, default=str)
 
     monitor = f"val_{config.monitor}"
     callbacks: list[keras.callbacks.Callback] = []
@@ -223,20 +267,27 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
         callbacks.append(HeadMetricsCallback(head.name, validation, monitor=monitor))
     unfreezing = None
     if config.strategy == "gradual_unfreezing":
-        unfreezing = GradualUnfreezing(every_n_epochs=config.unfreeze_every_epochs)
+        unfreezing = GradualUnfreezing(
+            every_n_epochs=config.unfreeze_every_epochs,
+            initial_blocks=resumed_epoch // config.unfreeze_every_epochs,
+        )
         callbacks.append(unfreezing)
+    early_stopping = ResumableEarlyStopping(
+        monitor=monitor,
+        mode="min" if "loss" in config.monitor else "max",
+        patience=config.patience,
+        restore_best_weights=True,
+    )
     callbacks += [
-        keras.callbacks.EarlyStopping(
-            monitor=monitor,
-            mode="min" if "loss" in config.monitor else "max",
-            patience=config.patience,
-            restore_best_weights=True,
-        ),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(run_dir, "checkpoints", "epoch-{epoch:02d}.weights.h5"),
-            save_weights_only=True,
-        ),
+        early_stopping,
+        EpochWeights(os.path.join(run_dir, "checkpoints", "epoch-{epoch:02d}.weights.h5")),
     ]
+    if config.strategy in RESUMABLE_STRATEGIES:
+        # Last, so it saves this epoch's early-stopping progress.
+        callbacks.append(Checkpointer(
+            backup_dir, early_stopping.state, arrays=early_stopping.arrays,
+            history=None if checkpoint is None else checkpoint.state.get("history"),
+        ))
     fit_kwargs = {"validation_data": val_ds, "callbacks": callbacks, "verbose": verbose}
 
     start = time.time()
@@ -257,13 +308,20 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
             ))
         else:
             model.compile(**compile_kwargs)
-            histories = [model.fit(train_ds, epochs=config.epochs, **fit_kwargs)]
+            initial_epoch = 0
+            if checkpoint is not None:
+                build_before_fit(model)
+                restore_state(model, checkpoint.path, checkpoint.state)
+                early_stopping.restore(checkpoint.state, checkpoint.arrays("best_weights"))
+                # A run that had stopped early only restores its best weights.
+                initial_epoch = config.epochs if early_stopping.exhausted else resumed_epoch
+            histories = [model.fit(train_ds, epochs=config.epochs,
+                                   initial_epoch=initial_epoch, **fit_kwargs)]
     seconds = time.time() - start
-    history = _merge_histories(histories)
+    history = _merge_histories(histories, checkpoint.state.get("history") if checkpoint else None)
     if unfreezing is not None:
         history["unfrozen_blocks"] = list(unfreezing.unfrozen_log)
-    with open(os.path.join(run_dir, "history.json"), "w") as f:
-        json.dump(history, f, indent=2)
+    write_json(os.path.join(run_dir, "history.json"), history)
 
     val_targets, val_logits = predict_split(model, head.name, validation)
     calibration = head.calibrate(val_targets, val_logits, validation)
@@ -274,6 +332,7 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
         "num_replicas_in_sync": placement["num_replicas_in_sync"],
         "global_batch_size": placement["global_batch_size"],
         "epochs_run": len(history.get("loss", [])),
+        "resumed_from_epoch": resumed_epoch,
         # Real (non-padding) tokens the fit read: its cost in tokens.
         "train_tokens": _real_tokens(preprocessor, train, head_cls)
         * len(history.get("loss", [])),
@@ -286,9 +345,9 @@ def finetune(config: FinetuneConfig, run_dir: str, *, verbose: int | str = "auto
         metrics["test"] = head.evaluate(targets, logits, test)
         head.write_reports(metrics["test"], run_dir, prefix="test")
         _write_predictions(head, targets, logits, test, run_dir)
-    _atomic_save_model(model, os.path.join(run_dir, "model.keras"))
-    with open(os.path.join(run_dir, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
+    with atomic_path(os.path.join(run_dir, "model.keras")) as tmp:
+        model.save(tmp)
+    write_json(os.path.join(run_dir, "metrics.json"), metrics)
     logging.info("Fine-tuning metrics: %s", json.dumps(metrics.get("test", metrics["validation"]))[:500])
     return metrics
 
@@ -314,13 +373,4 @@ def _write_predictions(head, targets, logits, examples, run_dir: str) -> None:
         )
         return
     record = {"gold": head.gold_labels(examples), "predicted": predicted}
-    tmp = os.path.join(run_dir, PREDICTIONS_FILE + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(record, f)
-    os.replace(tmp, os.path.join(run_dir, PREDICTIONS_FILE))
-
-
-def _atomic_save_model(model: keras.Model, path: str) -> None:
-    tmp = path + ".tmp.keras"
-    model.save(tmp)
-    os.replace(tmp, path)
+    write_json(os.path.join(run_dir, PREDICTIONS_FILE), record, indent=None)

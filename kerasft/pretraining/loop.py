@@ -4,8 +4,10 @@ One loop serves both objectives (`PretrainConfig.objective`): masked-LM
 (keras-hub's `BertMaskedLM`) and ELECTRA (`ElectraPretrainer`); both read
 the batches of `kerasft.pretraining.mlm.mlm_dataset`. Every epoch
 (`checkpoint_every` steps) ends with an exact-resume checkpoint in
-`run_dir/backup/` (weights, optimizer state, step, dropout and sampling RNG,
-real tokens seen), written to temporary names and renamed. The run reports
+`run_dir/backup/step-N/` (weights, optimizer state, step, dropout and
+sampling RNG, real tokens seen, history, the weights' SHA-256), written
+under a temporary name and renamed; the two newest are kept and a damaged
+newest one is skipped on resume. The run reports
 held-out loss and accuracy before and after, the loss of a unigram model of
 the same held-out text (`kerasft.pretraining.quality`), a loss-curve PNG and
 TensorBoard scalars.
@@ -23,13 +25,18 @@ import time
 
 import keras
 import keras_hub
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from kerasft import compat
+from kerasft import atomic_files
 from kerasft.distribution import current_strategy
 from kerasft.optim.optimizers import build_before_fit
+from kerasft.checkpoints import (
+    Checkpointer,
+    EpochWeights,
+    latest_checkpoint,
+    restore_state,
+)
 from kerasft.pretraining import quality
 from kerasft.pretraining.mlm import (
     MASKED_LM_HEAD_WEIGHTS,
@@ -42,8 +49,6 @@ from kerasft.pretraining.mlm import (
 
 BACKUP_DIR = "backup"
 HISTORY_FILE = "pretrain_history.json"
-_STATE_FILE = "state.json"
-_BACKUP_WEIGHTS = "masked_lm.weights.h5"
 # The held-out metric comparable with a unigram model, per objective.
 MLM_LOSS_KEY = {"mlm": "loss", "electra": "generator_loss"}
 MLM_ACCURACY_KEY = {"mlm": "accuracy", "electra": "generator_accuracy"}
@@ -97,74 +102,6 @@ def make_pretraining_model(backbone: keras.Model, config: PretrainConfig):
         )
         compile_masked_lm(model, config)
     return model, counter
-
-
-def _seed_generator_states(model: keras.Model) -> list:
-    """The dropout / sampling RNG state variables (not part of `save_weights`)."""
-    return compat.seed_generator_states(model)
-
-
-class _Checkpointer(keras.callbacks.Callback):
-    """Exact-resume state at every epoch end: weights, optimizer, step, RNG.
-
-    Written to temporary files and renamed, so an interruption mid-write
-    leaves the previous checkpoint intact.
-    """
-
-    def __init__(self, directory: str, extra_state: dict, counter: tf.Variable):
-        super().__init__()
-        self.directory = directory
-        self.extra_state = extra_state
-        self.counter = counter
-
-    def on_epoch_end(self, epoch, logs=None):
-        extra = dict(self.extra_state, tokens_seen=int(self.counter.numpy()))
-        save_state(self.model, self.directory, epoch + 1, extra)
-
-
-def save_state(model, directory: str, epoch: int, extra: dict) -> None:
-    """Write the resume state of a compiled pretraining model to `directory`."""
-    os.makedirs(directory, exist_ok=True)
-    weights = os.path.join(directory, _BACKUP_WEIGHTS)
-    model.save_weights(weights + ".tmp.weights.h5")
-    os.replace(weights + ".tmp.weights.h5", weights)
-    state = dict(extra)
-    state.update(
-        {
-            "step": int(model.optimizer.iterations.numpy()),
-            "epoch": epoch,
-            "rng": [np.asarray(s.numpy()).tolist()
-                    for s in _seed_generator_states(model)],
-        }
-    )
-    path = os.path.join(directory, _STATE_FILE)
-    with open(path + ".tmp", "w") as f:
-        json.dump(state, f)
-    os.replace(path + ".tmp", path)
-
-
-def read_state(directory: str) -> dict | None:
-    """The saved resume state in `directory`, or None if there is none."""
-    path = os.path.join(directory, _STATE_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
-def restore_state(model, directory: str, state: dict) -> None:
-    """Load weights, optimizer state and RNG saved by `save_state`."""
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
-    model.load_weights(os.path.join(directory, _BACKUP_WEIGHTS))
-    for variable, value in zip(_seed_generator_states(model), state["rng"]):
-        variable.assign(np.asarray(value, dtype=variable.dtype))
-    if int(model.optimizer.iterations.numpy()) != state["step"]:
-        raise ValueError(
-            f"The checkpoint in {directory} is inconsistent: its optimizer is "
-            f"at step {int(model.optimizer.iterations.numpy())}, its state "
-            f"file says {state['step']}. Delete {directory} to start over."
-        )
 
 
 class _Budget(keras.callbacks.Callback):
@@ -303,7 +240,8 @@ def pretrain(
     keras.utils.set_random_seed(config.seed)
     strategy = current_strategy()
     backup_dir = os.path.join(run_dir, BACKUP_DIR)
-    state = read_state(backup_dir) if resume else None
+    checkpoint = latest_checkpoint(backup_dir) if resume else None
+    state = None if checkpoint is None else checkpoint.state
     if resume and state is None:
         logging.warning("Nothing to resume in %s; starting from step 0.", backup_dir)
     if not resume and os.path.exists(backup_dir):
@@ -312,7 +250,7 @@ def pretrain(
         model, counter = make_pretraining_model(backbone, config)
     initial_step = 0
     if state is not None:
-        restore_state(model, backup_dir, state)
+        restore_state(model, checkpoint.path, state)
         initial_step = state["step"]
         counter.assign(state.get("tokens_seen", 0))
         logging.info("Resuming at step %d of %d.", initial_step, config.steps)
@@ -344,11 +282,12 @@ def pretrain(
                      metrics["validation_before"], metrics["unigram"])
     budget = _Budget(config.steps, config.max_seconds)
     callbacks = [
-        _Checkpointer(backup_dir, {k: v for k, v in metrics.items()}, counter),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(run_dir, "checkpoints", "epoch-{epoch:04d}.weights.h5"),
-            save_weights_only=True,
+        Checkpointer(
+            backup_dir,
+            lambda: dict(metrics, tokens_seen=int(counter.numpy())),
+            history=None if state is None else state.get("history"),
         ),
+        EpochWeights(os.path.join(run_dir, "checkpoints", "epoch-{epoch:04d}.weights.h5")),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
         budget,
     ]
@@ -401,7 +340,7 @@ def pretrain(
     )
     if config.objective == "mlm":
         save_masked_lm_head(model, os.path.join(run_dir, MASKED_LM_HEAD_WEIGHTS))
-    full_history = _merge_history(run_dir, history, resumed=state is not None)
+    full_history = _merge_history(run_dir, history, state)
     loss_key = MLM_LOSS_KEY[config.objective]
     held_out_points = {}
     if val_ds is not None:
@@ -431,16 +370,18 @@ def pretrain(
     return metrics
 
 
-def _merge_history(run_dir: str, history: dict, resumed: bool) -> dict:
-    """Append this fit's per-epoch history to the run's history file."""
+def _merge_history(run_dir: str, history: dict, state: dict | None) -> dict:
+    """The run's per-epoch history: the resumed checkpoint's, then this fit's."""
     path = os.path.join(run_dir, HISTORY_FILE)
-    previous = {}
-    if resumed and os.path.isfile(path):
-        with open(path) as f:
-            previous = json.load(f)
+    previous: dict = {}
+    if state is not None:
+        if "history" in state:
+            previous = {k: list(v) for k, v in state["history"].items()}
+            # The checkpoint's history ends at its step; so does the file's.
+        elif os.path.isfile(path):
+            with open(path) as f:
+                previous = json.load(f)
     for key, values in history.items():
         previous.setdefault(key, []).extend(float(v) for v in values)
-    with open(path + ".tmp", "w") as f:
-        json.dump(previous, f, indent=2)
-    os.replace(path + ".tmp", path)
+    atomic_files.write_json(path, previous)
     return previous

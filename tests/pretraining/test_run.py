@@ -63,7 +63,7 @@ def test_sentencepiece_run_and_its_fill_mask_export(tmp_path, tiny_sentiment_fil
     assert resolved["train"]["packing"] == "pad"
     for name in ("sentencepiece.model", "vocab.txt", "masked_lm_head.npz",
                  "backbone/assets/tokenizer/vocabulary.spm", "tensorboard",
-                 "backup/state.json"):
+                 "backup/step-00000004/state.json"):
         assert (run_dir / name).exists(), name
     backbone, pre = load_backbone(run_dir / "backbone")
     assert isinstance(pre, SentencePiecePreprocessor) and pre.sequence_length == 16
