@@ -4,6 +4,7 @@
 #   make test   install into .venv if needed, then run the whole test suite
 #   make test-fast  the inner loop: the suite without training, export and fresh-process tests
 #   make bench  serving and pretraining benchmarks (prints figures)
+#   make faults the fault harness: SIGKILL each binary at random moments, rerun, check nothing is lost
 
 PYTHON ?= python3.11
 VENV := .venv
@@ -11,7 +12,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.kerasft-installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo demo-chain test test-fast bench install imbalance
+.PHONY: demo demo-chain test test-fast bench faults install imbalance
 
 install: $(STAMP)
 
@@ -65,6 +66,13 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_packing.py
+
+# Issue 15: 20 seeded SIGKILL trials of each of pretrain, finetune, export and
+# experiment on tiny budgets, each rerun (--resume where it applies) and
+# checked; prints a table and exits non-zero if anything was lost. Not part
+# of `make test` (which runs one fixed-seed trial, tests/faults/).
+faults: $(STAMP)
+	$(BIN)/python benchmarks/faults.py
 
 # Issue-5 experiment: plain vs two-stage + class-balanced fine-tuning on
 # sentiment with positives cut to 10% of train (needs `make demo` first).

@@ -329,12 +329,16 @@ class VersionLedger:
     """The numeric version directories under one or more model directories.
 
     A version seen before (same directory inode) must still hold the files
-    it had; a new one must pass `kerasft-export --verify` (once).
+    it had; a new one must pass `kerasft-export --verify` (once), or, given
+    `expected` (the file names of a verified version of the same model),
+    hold exactly those files (a cheaper check, for the experiment's serving
+    exports).
     """
 
-    def __init__(self, logs: Path):
+    def __init__(self, logs: Path, expected: set[str] | None = None):
         self.known: dict[tuple[str, int], dict[str, int]] = {}
         self.logs = logs
+        self.expected = expected
         self.verified = 0
 
     @staticmethod
@@ -363,8 +367,14 @@ class VersionLedger:
                                     f" (missing {missing[:3]})")
                 continue
             self.verified += 1
-            log = self.logs / f"verify-{label}-{self.verified}.log"
-            problem = verify_version(version, log)
+            if self.expected is not None:
+                names = set(tree(version))
+                problem = None if names == self.expected else (
+                    f"version {version} is incomplete: missing "
+                    f"{sorted(self.expected - names)[:3]}, unexpected {sorted(names - self.expected)[:3]}")
+            else:
+                log = self.logs / f"verify-{label}-{self.verified}.log"
+                problem = verify_version(version, log)
             if problem:
                 problems.append(problem)
             else:
@@ -447,6 +457,9 @@ class Binary:
         cmd = self.command(self.run_dir(trial))
         return cmd + ["--resume"] if self.resume_flag else cmd
 
+    def ledger(self, trial: Path) -> VersionLedger:
+        return VersionLedger(trial)
+
     def after_kill(self, trial: Path, ledger: VersionLedger) -> list[str]:
         return []
 
@@ -504,10 +517,6 @@ class Finetune(Binary):
                 f"--epochs={FINETUNE_EPOCHS}", "--batch_size=8", "--learning_rate=1e-3",
                 "--patience=100", "--monitor=accuracy", "--seed=0", "--noprogress"]
 
-    def make_reference(self):
-        # The reference is also the model kerasft-export exports: a plain run.
-        return super().make_reference()
-
     def before_rerun(self, trial):
         state = newest_sound_checkpoint(self.run_dir(trial) / "backup")
         return {"checkpoint_epoch": 0 if state is None else int(state["epoch"]),
@@ -526,12 +535,16 @@ class Finetune(Binary):
         if len(history.get("loss", [])) != FINETUNE_EPOCHS:
             problems.append(f"history.json has {len(history.get('loss', []))} epochs, "
                             f"not {FINETUNE_EPOCHS}")
+        # The step counter went on from the checkpoint's: the last checkpoint
+        # is after the last epoch, at the uninterrupted run's final step.
         final = newest_sound_checkpoint(out / "backup")
+        ref = newest_sound_checkpoint(self.run_dir(self.h.reference("finetune").directory) / "backup")
         if final is None or int(final["epoch"]) != FINETUNE_EPOCHS:
             problems.append(f"the last checkpoint is not after epoch {FINETUNE_EPOCHS}: "
                             f"{None if final is None else final.get('epoch')}")
-        elif state["checkpoint_step"] and final["step"] <= state["checkpoint_step"]:
-            problems.append(f"the step counter did not go on from {state['checkpoint_step']}")
+        elif final["step"] != ref["step"]:
+            problems.append(f"the step counter ends at {final['step']} (resumed at "
+                            f"{state['checkpoint_step']}), the uninterrupted run's at {ref['step']}")
         return problems
 
 
@@ -617,6 +630,11 @@ class Experiment(Binary):
     def report_ending(self):
         return "`results.json`."
 
+    def ledger(self, trial):
+        ref = self.run_dir(self.h.reference("experiment").directory) / "serving"
+        (version,) = VersionLedger.versions([p for p in ref.iterdir() if p.is_dir()])
+        return VersionLedger(trial, expected=set(tree(version)))
+
     def _serving_dirs(self, trial):
         serving = self.run_dir(trial) / "serving"
         return [p for p in serving.iterdir() if p.is_dir()] if serving.is_dir() else []
@@ -672,6 +690,7 @@ class Trial:
     notes: list[str] = dataclasses.field(default_factory=list)
     state: dict = dataclasses.field(default_factory=dict)
     directory: str = ""
+    killed_during: str = ""  # the killed run's last output line
 
 
 class Harness:
@@ -717,6 +736,12 @@ class Harness:
     def trial(self, name: str, index: int) -> Trial:
         binary = BINARIES[name](self)
         result = Trial(name, index)
+        if not self.kill_window:  # the kill window is the reference's duration
+            try:
+                self.reference(name)  # waited for outside the trial's time
+            except Exception as e:  # noqa: BLE001
+                result.lost.append(f"no reference run: {e}")
+                return result
         started = time.monotonic()
         try:
             self._trial(binary, result)
@@ -738,13 +763,14 @@ class Harness:
         trial = self.workdir / name / f"trial-{index:02d}"
         trial.mkdir(parents=True)
         result.directory = str(trial)
-        ledger = VersionLedger(trial)
+        ledger = binary.ledger(trial)
         binary.setup(trial)
         if isinstance(binary, Export):
             binary.trust_initial(trial, ledger)
         first = run_and_kill(binary.command(binary.run_dir(trial)), trial / "killed.log",
                              result.kill_at)
         result.killed, result.first_exit = first.killed, first.returncode
+        result.killed_during = tail(first.log, 1).strip()[-160:]
         if not first.killed and first.returncode != 0:
             result.lost.append(f"the uninterrupted first run failed (exit {first.returncode}): "
                                f"{tail(first.log, 3).strip()}")
@@ -849,10 +875,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{'landed' if r.killed else 'did not land'}; {r.directory}):")
         for problem in r.lost:
             print(f"  - {problem}")
-    notes = sorted({n.split(': ', 1)[-1].split('/')[0] for r in results for n in r.notes})
-    if any(r.notes for r in results):
-        print(f"\nNotes (not losses) in {sum(bool(r.notes) for r in results)} trials, e.g.: "
-              + "; ".join(next(r.notes[0] for r in results if r.notes) for _ in [0]))
+    noted = [r for r in results if r.notes]
+    if noted:
+        print(f"\nNotes (not losses) in {len(noted)} trials:")
+        for r in noted[:8]:
+            print(f"  kerasft-{r.binary} trial {r.index}: " + "; ".join(r.notes[:3]))
     print(f"\nFault harness: seed {args.seed}, {args.trials} trials each, "
           f"{args.parallel} workers, {wall / 60:.1f} min wall\n{table}")
     (workdir / "faults.json").write_text(json.dumps({
@@ -860,7 +887,6 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": round(wall, 1), "table": rows,
         "references": {n: round(f.result().seconds, 2) for n, f in harness._references.items()},
         "results": [dataclasses.asdict(r) for r in results],
-        "note_kinds": notes,
     }, indent=2))
     print(f"Wrote {workdir / 'faults.json'}")
     return 1 if lost else 0
