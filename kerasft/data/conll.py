@@ -78,6 +78,21 @@ def _strip(text: str) -> str:
     return text.rstrip("\r\n").strip(" \t")
 
 
+def has_lone_carriage_return(line: Line) -> bool:
+    """Whether a decoded line holds a `\\r` before its line end.
+
+    Lines end at `\\n` (or `\\r\\n`); a lone `\\r` inside a line, as in
+    files with classic Mac line ends, would otherwise glue several token
+    lines into one whose middle columns are silently dropped.
+
+    Example:
+
+    >>> has_lone_carriage_return(Line("a.conll", 1, b"", "EU B-ORG\\rrejects O\\n"))
+    True
+    """
+    return line.text is not None and "\r" in line.text.rstrip("\r\n")
+
+
 def iter_sentence_lines(path: str | os.PathLike) -> Iterator[list[TokenLine]]:
     """Streams the sentences of a CoNLL file as their lines, unchecked.
 
@@ -125,6 +140,13 @@ def _sentences(path: str) -> Iterator[tuple[tuple[str, ...], tuple[str, ...], in
                     f"{e.start} of the line). Received: line={line.raw!r:.120}. "
                     "Expected UTF-8 text; re-encode the file, e.g. with "
                     "`iconv -f latin1 -t utf-8`."
+                )
+            if has_lone_carriage_return(line):
+                raise ValueError(
+                    f"{path}, line {lineno}: a carriage return (\\r) inside the "
+                    f"line. Received: line={line.raw!r:.120}. Expected lines "
+                    "ending in \\n or \\r\\n; convert classic Mac line ends, "
+                    "e.g. with `tr '\\r' '\\n'`."
                 )
             if expected_columns is None:
                 if len(columns) < 2:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import tensorflow as tf
 
-from kerasft.data.conll import iter_sentence_lines
+from kerasft.data.conll import has_lone_carriage_return, iter_sentence_lines
 from kerasft.data.corpus_sources import CorpusSource
 from kerasft.data.corpus_stats import CorpusStats, FileCounts, warn_skipped
 from kerasft.data.jsonl import iter_json_lines
@@ -151,6 +151,10 @@ def _read_conll(path: str, field: str, counts: FileCounts) -> Iterator[str]:
         if not all(decoded):
             counts.skipped_records += 1
             warn_skipped(counts, where, "sentence has invalid UTF-8")
+            continue
+        if any(has_lone_carriage_return(line) for line, _ in sentence):
+            counts.skipped_records += 1
+            warn_skipped(counts, where, "a carriage return (\\r) inside a line")
             continue
         tokens = [columns[0] for _, columns in sentence]
         text = _accept(" ".join(tokens), counts, where)

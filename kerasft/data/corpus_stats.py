@@ -22,7 +22,7 @@ class FileCounts:
             not valid UTF-8.
         skipped_records: malformed records: invalid JSON, a missing or
             non-string field, a short CSV row, a CoNLL sentence with an
-            undecodable line.
+            undecodable line or a carriage return inside a line.
 
     Example:
 

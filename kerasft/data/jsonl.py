@@ -77,8 +77,32 @@ def iter_json_lines(path: str | os.PathLike) -> Iterator[JsonLine]:
             value = json.loads(line.text)
         except json.JSONDecodeError as e:
             yield JsonLine(line, error=e)
+        except (ValueError, RecursionError) as e:
+            # Valid syntax past a limit of Python's parser: an integer of
+            # over 4,300 digits (ValueError) or arrays nested deeper than
+            # the recursion limit. Reported like any other invalid line.
+            yield JsonLine(line, error=_limit_error(e, line.text))
         else:
             yield JsonLine(line, value)
+
+
+def _limit_error(e: Exception, text: str) -> json.JSONDecodeError:
+    if isinstance(e, RecursionError):
+        reason = "nested too deeply to read"
+    else:
+        reason = f"a number too long to read: {str(e).split(';')[0]}"
+    return json.JSONDecodeError(reason, text, 0)
+
+
+def _lone_surrogate(value) -> str | None:
+    """The first string in `value` (a str or a list of str) that is not
+    valid Unicode, i.e. holds an unpaired `\\ud800`-`\\udfff` escape."""
+    for item in value if isinstance(value, list) else [value]:
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:
+            return item
+    return None
 
 
 def read_labelled_jsonl(
@@ -156,6 +180,15 @@ def read_labelled_jsonl(
                 f"{where}: {label_field!r} must be a list of strings. "
                 f"Received: {label!r}"
             )
+        for field, value in ((text_field, text), (label_field, label)):
+            bad = _lone_surrogate(value)
+            if bad is not None:
+                raise ValueError(
+                    f"{where}: {field!r} holds an unpaired surrogate escape "
+                    f"(\\ud800-\\udfff), which is not valid Unicode text. "
+                    f"Received: {bad[:80]!r}. Expected text that encodes as "
+                    "UTF-8."
+                )
         examples.append(LabelledText(text, label, path, line.number))
     if not examples:
         raise ValueError(
