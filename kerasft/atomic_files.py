@@ -25,6 +25,22 @@ class ArtifactWriteError(OSError):
     """An artifact could not be written; the previous file is unchanged."""
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this host (a temporary's writer, say).
+
+    Example:
+    >>> pid_alive(os.getpid())
+    True
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
 def temporary_name(path: str) -> str:
     """The temporary beside `path` that this process writes first.
 

@@ -109,6 +109,21 @@ class Checkpoint:
             return [saved[f"arr_{i}"] for i in range(len(saved.files))]
 
 
+def weights_fingerprint(model: keras.Model) -> str:
+    """SHA-256 of every weight's bytes, in order: equal iff the weights are.
+
+    Example:
+    >>> layer = keras.layers.Dense(2, kernel_initializer="ones")
+    >>> layer.build((None, 3))
+    >>> weights_fingerprint(layer)[:12]
+    '998819a2ca07'
+    """
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
+    return digest.hexdigest()
+
+
 def _sha256(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -17,7 +17,15 @@ pipeline's ops cannot find them.
 | `multi_worker` | `MultiWorkerMirroredStrategy` | the hosts of `TF_CONFIG` |
 
 `--batch_size` is always the global batch: each replica gets
-`batch_size / num_replicas_in_sync` examples a step.
+`batch_size / num_replicas_in_sync` examples a step. Keras `fit` shards the
+input across workers by data (`tf.data`'s AUTO policy falls back to DATA:
+every worker reads the pipeline and keeps its own part of each global
+batch), so each worker trains on different examples and masking stays a
+pure function of (seed, step). Every worker runs the same code, saves
+included (reading synchronized variables is a collective step), but only
+the chief writes the run directory: the others write to temporary
+directories that are removed (`worker_output_dir`), as in TensorFlow's
+multi-worker guide; on resume every worker reads the chief's checkpoint.
 """
 
 from __future__ import annotations
@@ -25,9 +33,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import tensorflow as tf
+
+from kerasft.atomic_files import pid_alive
 
 DISTRIBUTIONS = ("default", "mirrored", "multi_worker")
 
@@ -157,3 +169,41 @@ def distribution_record(global_batch_size: int, strategy=None) -> dict:
         "task_type": task_type,
         "task_id": task_id,
     }
+
+
+_WORKER_PREFIX = "kerasft-worker-"
+
+
+def _remove_dead_workers_dirs() -> None:
+    # A worker killed with SIGKILL cannot remove its directory: the next
+    # worker on this host does (only those whose process is gone).
+    root = tempfile.gettempdir()
+    for name in os.listdir(root):
+        parts = name[len(_WORKER_PREFIX):].split("-")
+        if (name.startswith(_WORKER_PREFIX) and len(parts) == 3 and parts[1].isdigit()
+                and not pid_alive(int(parts[1]))):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+
+
+@contextlib.contextmanager
+def worker_output_dir(run_dir: str, strategy=None) -> Iterator[str]:
+    """Where this worker writes the run: `run_dir` on the chief, else a
+    temporary directory removed at the end (every worker runs the same
+    code, but only the chief's files are kept).
+
+    Example:
+    >>> with worker_output_dir("runs/x") as out:
+    ...     out
+    'runs/x'
+    """
+    strategy = strategy or current_strategy()
+    if is_chief(strategy):
+        yield run_dir
+        return
+    _remove_dead_workers_dirs()
+    _, task_id = _task(strategy)
+    tmp = tempfile.mkdtemp(prefix=f"{_WORKER_PREFIX}{task_id}-{os.getpid()}-")
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

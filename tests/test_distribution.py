@@ -2,8 +2,10 @@
 
 import json
 import os
+import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -108,3 +110,98 @@ def test_a_global_batch_must_split_evenly():
 
     with pytest.raises(ValueError, match="multiple of the 2 replicas"):
         distribution.distribution_record(7, TwoReplicas())
+
+
+# Two workers on loopback, each a fresh process running the real binary with
+# the same command, as on two hosts; one TF thread each (2 cores).
+def _free_ports(n):
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _start_workers(binary, args, tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    workers = []
+    for index in (0, 1):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=str(tmp_path / "tmp"),
+                   TF_CONFIG=json.dumps({"cluster": cluster,
+                                         "task": {"type": "worker", "index": index}}))
+        workers.append(subprocess.Popen(
+            [str(pathlib.Path(sys.executable).parent / binary), "--distribution=multi_worker",
+             "--noprogress", *map(str, args)],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
+    return workers
+
+
+def _finish(workers, timeout=300):
+    outputs = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=timeout)
+        assert worker.returncode == 0, err[-3000:]
+        outputs.append((out, err))
+    return outputs
+
+
+def _fingerprints(outputs, what):
+    marks = [line.rsplit(" ", 1)[-1] for _, err in outputs for line in err.splitlines()
+             if f"{what} weights SHA-256:" in line]
+    assert len(marks) == 2, marks
+    return marks
+
+
+@pytest.mark.subprocess
+def test_two_loopback_workers_pretrain_resume_after_a_kill_and_fine_tune(
+        tmp_path, tiny_sentiment_files):
+    (tmp_path / "tmp").mkdir()
+    pre_dir, ft_dir = tmp_path / "pre", tmp_path / "ft"
+    pretrain = ["--labelled_data", tmp_path, "--output_dir", pre_dir, "--steps=8",
+                "--checkpoint_every=2", "--warmup_steps=1", "--batch_size=8",
+                "--vocabulary_size=100", "--validation_documents=4", "--hidden_dim=16",
+                "--intermediate_dim=32", "--num_heads=2", "--num_layers=1",
+                "--sequence_length=16"]
+    workers = _start_workers("kerasft-pretrain", pretrain, tmp_path)
+    # SIGKILL worker 1 once the chief has written a checkpoint, then the chief.
+    backup = pre_dir / "backup"
+    deadline = time.time() + 240
+    while not (backup.is_dir() and any(backup.glob("step-*"))):
+        assert time.time() < deadline and workers[0].poll() is None, "no checkpoint"
+        time.sleep(0.2)
+    workers[1].kill()
+    try:
+        workers[0].wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        workers[0].kill()
+    for worker in workers:
+        worker.communicate()
+    assert not (pre_dir / "metrics.json").exists()  # it did not get to the end
+    newest = max(int(p.name[5:]) for p in backup.glob("step-*"))
+
+    outputs = _finish(_start_workers("kerasft-pretrain", [*pretrain, "--resume"], tmp_path))
+    metrics = json.loads((pre_dir / "metrics.json").read_text())
+    assert metrics["resumed_from_step"] == newest >= 2 and metrics["steps"] == 8
+    assert (metrics["num_replicas_in_sync"], metrics["num_workers"]) == (2, 2)
+    assert (metrics["global_batch_size"]) == 8
+    first, second = _fingerprints(outputs, "Backbone")
+    assert first == second == metrics["weights_sha256"]
+    assert (pre_dir / "backbone" / "config.json").is_file()
+
+    outputs = _finish(_start_workers("kerasft-finetune", [
+        "--backbone", pre_dir / "backbone", "--train", tiny_sentiment_files["train"],
+        "--validation", tiny_sentiment_files["validation"], "--output_dir", ft_dir,
+        "--epochs=2", "--batch_size=8", "--sequence_length=16"], tmp_path))
+    metrics = json.loads((ft_dir / "metrics.json").read_text())
+    assert (metrics["num_replicas_in_sync"], metrics["num_workers"]) == (2, 2)
+    first, second = _fingerprints(outputs, "Model")
+    assert first == second == metrics["weights_sha256"]
+    assert (ft_dir / "model.keras").is_file()
+    # Worker 1 wrote to temporary directories, removed (the killed one's too).
+    assert list((tmp_path / "tmp").glob("kerasft-worker-*")) == []

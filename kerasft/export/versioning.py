@@ -17,6 +17,8 @@ from pathlib import Path
 
 from absl import logging
 
+from kerasft.atomic_files import pid_alive
+
 MODELS_CONFIG_FILENAME = "models.config"
 
 _NUMERIC = re.compile(r"[0-9]+")
@@ -37,16 +39,6 @@ def _temporary_path(parent: Path, stem: object) -> Path:
     return parent / (
         f"{_TMP_PREFIX}{stem}-{_host()}-{os.getpid()}-{secrets.token_hex(4)}"
     )
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return True
 
 
 _TMP_NAME = re.compile(r"\.tmp-[^-]+-(?P<host>[A-Za-z0-9_]+)-(?P<pid>[0-9]+)-[0-9a-f]+")
@@ -76,7 +68,7 @@ def remove_stale_temporaries(model_dir: str | os.PathLike) -> list[str]:
     removed = []
     for entry in sorted(model_dir.iterdir()):
         match = _TMP_NAME.fullmatch(entry.name)
-        if not match or match["host"] != _host() or _pid_alive(int(match["pid"])):
+        if not match or match["host"] != _host() or pid_alive(int(match["pid"])):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)

@@ -31,8 +31,9 @@ from kerasft.checkpoints import (
     EpochWeights,
     latest_checkpoint,
     restore_state,
+    weights_fingerprint,
 )
-from kerasft.distribution import current_strategy, distribution_record
+from kerasft.distribution import current_strategy, distribution_record, worker_output_dir
 from kerasft.evaluation.predict import predict_split
 from kerasft.finetuning.callbacks import HeadMetricsCallback, ResumableEarlyStopping
 from kerasft.finetuning.config import LOSSES, FinetuneConfig, check_choice
@@ -130,7 +131,8 @@ BACKUP_DIR = "backup"
 RESUMABLE_STRATEGIES = ("full", "gradual_unfreezing")
 
 
-def _resume_point(config: FinetuneConfig, backup_dir: str, resume: bool) -> Checkpoint | None:
+def _resume_point(config: FinetuneConfig, backup_dir: str, resume_from: str,
+                  resume: bool) -> Checkpoint | None:
     if not resume:
         shutil.rmtree(backup_dir, ignore_errors=True)
         return None
@@ -140,9 +142,9 @@ def _resume_point(config: FinetuneConfig, backup_dir: str, resume: bool) -> Chec
             f"received strategy={config.strategy!r}, whose stages each compile "
             "afresh. Rerun it without --resume."
         )
-    checkpoint = latest_checkpoint(backup_dir)
+    checkpoint = latest_checkpoint(resume_from)
     if checkpoint is None:
-        logging.warning("Nothing to resume in %s; starting at epoch 0.", backup_dir)
+        logging.warning("Nothing to resume in %s; starting at epoch 0.", resume_from)
     else:
         logging.info("Resuming after epoch %d of %d.", checkpoint.state["epoch"], config.epochs)
     return checkpoint
@@ -169,10 +171,18 @@ def finetune(
     >>> metrics = finetune(FinetuneConfig(train="t.jsonl", validation="v.jsonl",  # doctest: +SKIP
     ...                                   strategy="gradual_unfreezing"), "runs/gu")
     """
+    # Under multi-worker training only the chief writes `run_dir`; every
+    # worker resumes from the chief's checkpoint there.
+    with worker_output_dir(run_dir) as out_dir:
+        return _finetune(config, out_dir, os.path.join(run_dir, BACKUP_DIR), verbose, resume)
+
+
+def _finetune(config: FinetuneConfig, run_dir: str, resume_from: str,
+              verbose: int | str, resume: bool) -> dict:
     os.makedirs(run_dir, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     backup_dir = os.path.join(run_dir, BACKUP_DIR)
-    checkpoint = _resume_point(config, backup_dir, resume)
+    checkpoint = _resume_point(config, backup_dir, resume_from, resume)
     resumed_epoch = 0 if checkpoint is None else int(checkpoint.state["epoch"])
     head_cls = get_head(config.head)
     train = head_cls.read_examples(config.train)
@@ -331,6 +341,7 @@ def finetune(
         "train_seconds": round(seconds, 2),
         "num_replicas_in_sync": placement["num_replicas_in_sync"],
         "global_batch_size": placement["global_batch_size"],
+        "num_workers": placement["num_workers"],
         "epochs_run": len(history.get("loss", [])),
         "resumed_from_epoch": resumed_epoch,
         # Real (non-padding) tokens the fit read: its cost in tokens.
@@ -345,6 +356,9 @@ def finetune(
         metrics["test"] = head.evaluate(targets, logits, test)
         head.write_reports(metrics["test"], run_dir, prefix="test")
         _write_predictions(head, targets, logits, test, run_dir)
+    # Equal on every worker of a multi-worker run.
+    metrics["weights_sha256"] = weights_fingerprint(model)
+    logging.info("Model weights SHA-256: %s", metrics["weights_sha256"])
     with atomic_path(os.path.join(run_dir, "model.keras")) as tmp:
         model.save(tmp)
     write_json(os.path.join(run_dir, "metrics.json"), metrics)

@@ -207,6 +207,7 @@ def pretrain(
     run_dir: str,
     validation_texts: tf.data.Dataset | None = None,
     resume: bool = False,
+    resume_dir: str | None = None,
     verbose: int | str = "auto",
 ) -> dict:
     """Pretrain `backbone` in place (masked-LM or ELECTRA); return the metrics.
@@ -223,6 +224,8 @@ def pretrain(
             the unigram baseline.
         resume: continue from the run's last checkpoint (same step, optimizer
             state, data position and masks) instead of starting over.
+        resume_dir: the run directory to resume from, if not `run_dir` (a
+            multi-worker run's other workers read the chief's).
         verbose: Keras `fit` verbosity (progress bar by default).
 
     Returns:
@@ -240,7 +243,8 @@ def pretrain(
     keras.utils.set_random_seed(config.seed)
     strategy = current_strategy()
     backup_dir = os.path.join(run_dir, BACKUP_DIR)
-    checkpoint = latest_checkpoint(backup_dir) if resume else None
+    checkpoint = (latest_checkpoint(os.path.join(resume_dir or run_dir, BACKUP_DIR))
+                  if resume else None)
     state = None if checkpoint is None else checkpoint.state
     if resume and state is None:
         logging.warning("Nothing to resume in %s; starting from step 0.", backup_dir)
@@ -250,7 +254,8 @@ def pretrain(
         model, counter = make_pretraining_model(backbone, config)
     initial_step = 0
     if state is not None:
-        restore_state(model, checkpoint.path, state)
+        with strategy.scope():  # the optimizer's variables are built here
+            restore_state(model, checkpoint.path, state)
         initial_step = state["step"]
         counter.assign(state.get("tokens_seen", 0))
         logging.info("Resuming at step %d of %d.", initial_step, config.steps)

@@ -34,7 +34,8 @@ from kerasft.data.corpus_sources import CorpusSource, to_corpus_sources
 from kerasft.data.corpus_stream import check_has_text, text_dataset
 from kerasft.data.labelled_corpus import labelled_text_sources
 from kerasft.data.mixing import mix_corpora, normalize_weights
-from kerasft.distribution import current_strategy, distribution_record
+from kerasft.checkpoints import weights_fingerprint
+from kerasft.distribution import current_strategy, distribution_record, worker_output_dir
 from kerasft.pretraining.loop import pretrain
 from kerasft.pretraining.mlm import PretrainConfig
 from kerasft.tokenizers import (
@@ -170,6 +171,14 @@ def run_pretraining(
     Returns:
         The metrics also written to `run_dir/metrics.json`.
     """
+    # Under multi-worker training only the chief writes `run_dir`; every
+    # worker resumes from what the chief wrote there.
+    with worker_output_dir(run_dir) as out_dir:
+        return _run(config, train_config, out_dir, run_dir, resume, verbose)
+
+
+def _run(config: PretrainRunConfig, train_config: PretrainConfig, run_dir: str,
+         resume_dir: str, resume: bool, verbose: int | str) -> dict:
     os.makedirs(run_dir, exist_ok=True)
     sources = resolve_sources(config)
     weights = normalize_weights([s.weight for s in sources], len(sources))
@@ -211,7 +220,7 @@ def run_pretraining(
         vocab_texts = train_sets[0] if len(train_sets) == 1 else shares[0]
         for share in shares[1:]:
             vocab_texts = vocab_texts.concatenate(share)
-        preprocessor = _new_tokenizer(config, vocab_texts, run_dir, resume)
+        preprocessor = _new_tokenizer(config, vocab_texts, resume_dir, resume)
     # A new backbone's initial weights follow the run's seed too, so two runs
     # of one command are the same run.
     keras.utils.set_random_seed(train_config.seed)
@@ -267,18 +276,23 @@ def run_pretraining(
     metrics = pretrain(
         backbone, preprocessor, train_texts,
         config=train_config, run_dir=run_dir,
-        validation_texts=validation, resume=resume, verbose=verbose,
+        validation_texts=validation, resume=resume, resume_dir=resume_dir,
+        verbose=verbose,
     )
     metrics["transductive_test_text"] = transductive
     metrics["vocabulary_size"] = preprocessor.vocabulary_size
     metrics["num_replicas_in_sync"] = placement["num_replicas_in_sync"]
     metrics["global_batch_size"] = placement["global_batch_size"]
+    metrics["num_workers"] = placement["num_workers"]
     if (
         not config.init_backbone
         and config.finetune_dropout is not None
         and config.finetune_dropout != config.dropout
     ):
         backbone = _with_dropout(backbone, config.finetune_dropout)
+    # Equal on every worker of a multi-worker run, and across reruns of one command.
+    metrics["weights_sha256"] = weights_fingerprint(backbone)
+    logging.info("Backbone weights SHA-256: %s", metrics["weights_sha256"])
     save_backbone(backbone, preprocessor, os.path.join(run_dir, "backbone"))
     write_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics
@@ -293,7 +307,7 @@ def _with_dropout(backbone, dropout: float):
 
 
 def _new_tokenizer(config: PretrainRunConfig, texts, run_dir: str, resume: bool):
-    """Train the run's tokenizer, or reload it when resuming the run."""
+    """Train the run's tokenizer, or reload it from `run_dir` when resuming."""
     sp_path = os.path.join(run_dir, SENTENCEPIECE_FILE)
     vocab_path = os.path.join(run_dir, "vocab.txt")
     if config.tokenizer == "sentencepiece":
