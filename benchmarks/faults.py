@@ -4,9 +4,11 @@ For each of `kerasft-pretrain`, `kerasft-finetune`, `kerasft-export` and
 `kerasft-experiment` on tiny budgets: one uninterrupted reference run (timed),
 then N trials that each start the command, SIGKILL it (its whole process
 group: the export's verifier child too, as a lost machine would) at a seeded
-random moment in (0, reference duration), check the run directory, rerun the
-same command (`--resume` for pretrain and finetune; export and experiment are
-simply rerun) and check again:
+random moment of its run (a seeded fraction of its uninterrupted duration:
+the reference run's, updated by trial runs that finish before their kill, as
+the machine's load varies), check the run directory, rerun the same command
+(`--resume` for pretrain and finetune; export and experiment are simply
+rerun) and check again:
 
 * the rerun exits 0;
 * pretrain: the final backbone weights (and vocabulary) equal the reference
@@ -566,16 +568,16 @@ class Export(Binary):
     def make_reference(self):
         directory = self.h.workdir / "reference" / self.name
         directory.mkdir(parents=True)
-        # Two versions to start every trial from; the second run is the timed one.
-        first = run(self.command(self.run_dir(directory)), directory / "run-1.log")
         outcome = run(self.command(self.run_dir(directory)), directory / "run.log")
-        for o in (first, outcome):
-            if o.returncode != 0:
-                raise RuntimeError(f"The reference export failed:\n{tail(o.log, 30)}")
-        versions = VersionLedger.versions([self.run_dir(directory) / self.MODEL])
+        if outcome.returncode != 0:
+            raise RuntimeError(f"The reference export failed:\n{tail(outcome.log, 30)}")
+        # Two versions to start every trial from (so --keep=2 prunes one).
+        model_dir = self.run_dir(directory) / self.MODEL
+        shutil.copytree(model_dir / "1", model_dir / "2")
+        versions = VersionLedger.versions([model_dir])
         if [v.name for v in versions] != ["1", "2"]:
             raise RuntimeError(f"The reference export made {versions}")
-        problem = verify_version(versions[-1], directory / "verify.log")
+        problem = verify_version(versions[0], directory / "verify.log")
         if problem:
             raise RuntimeError(problem)
         return Reference(outcome.seconds, directory)
@@ -681,6 +683,7 @@ BINARIES = {cls.name: cls for cls in (Pretrain, Finetune, Export, Experiment)}
 class Trial:
     binary: str
     index: int
+    fraction: float = 0.0  # seeded: the kill moment's share of the run time
     kill_at: float = 0.0
     killed: bool = False
     first_exit: int | None = None
@@ -695,7 +698,8 @@ class Trial:
 
 class Harness:
     def __init__(self, workdir: Path, seed: int, parallel: int, kill_window: float = 0.0,
-                 quiet: bool = False):
+                 quiet: bool = False, kill_range: tuple[float, float] = (0.0, 1.0)):
+        self.kill_range = kill_range
         self.workdir = workdir
         self.seed = seed
         self.parallel = parallel
@@ -703,6 +707,7 @@ class Harness:
         self.quiet = quiet
         self.data = workdir / "data"
         self._references: dict[str, concurrent.futures.Future] = {}
+        self._durations: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def log(self, message: str) -> None:
@@ -712,6 +717,18 @@ class Harness:
 
     def reference(self, name: str) -> Reference:
         return self._references[name].result()
+
+    def duration(self, name: str) -> float:
+        """The binary's uninterrupted run time: the reference's, or the last
+        trial run that finished before its kill (the machine's load varies)."""
+        with self._lock:
+            if name not in self._durations:
+                self._durations[name] = self.reference(name).seconds
+            return self._durations[name]
+
+    def measured(self, name: str, seconds: float) -> None:
+        with self._lock:
+            self._durations[name] = seconds
 
     def prepare(self) -> None:
         if self.workdir.exists():
@@ -758,8 +775,9 @@ class Harness:
         name, index = binary.name, result.index
         # Deterministic per trial, whatever the scheduling.
         rng = random.Random(f"{self.seed}:{name}:{index}")
-        window = self.kill_window or self.reference(name).seconds
-        result.kill_at = rng.uniform(0.0, window)
+        low, high = self.kill_range
+        result.fraction = low + (high - low) * rng.random()
+        result.kill_at = result.fraction * (self.kill_window or self.duration(name))
         trial = self.workdir / name / f"trial-{index:02d}"
         trial.mkdir(parents=True)
         result.directory = str(trial)
@@ -770,6 +788,8 @@ class Harness:
         first = run_and_kill(binary.command(binary.run_dir(trial)), trial / "killed.log",
                              result.kill_at)
         result.killed, result.first_exit = first.killed, first.returncode
+        if not first.killed and first.returncode == 0:
+            self.measured(name, first.seconds)
         result.killed_during = tail(first.log, 1).strip()[-160:]
         if not first.killed and first.returncode != 0:
             result.lost.append(f"the uninterrupted first run failed (exit {first.returncode}): "
@@ -854,7 +874,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallel", type=int, default=2, help="Concurrent trials.")
     parser.add_argument("--kill_window", type=float, default=0.0,
                         help="Kill within this many seconds (0: the reference run's duration).")
+    parser.add_argument("--kill_range", default="0,1",
+                        help="LOW,HIGH: kill at a fraction of the run in this range "
+                             "(e.g. 0.8,1 to aim at the final writes).")
     args = parser.parse_args(argv)
+    kill_range = tuple(float(x) for x in args.kill_range.split(","))
+    if len(kill_range) != 2 or not 0 <= kill_range[0] <= kill_range[1]:
+        parser.error(f"--kill_range must be LOW,HIGH with 0 <= LOW <= HIGH: {args.kill_range}")
     binaries = [b.strip() for b in args.binaries.split(",") if b.strip()]
     unknown = sorted(set(binaries) - set(ALL_BINARIES))
     if unknown:
@@ -864,7 +890,8 @@ def main(argv: list[str] | None = None) -> int:
         binaries.remove("finetune")
     workdir = Path(args.workdir).resolve()
     start = time.monotonic()
-    harness = Harness(workdir, args.seed, args.parallel, args.kill_window)
+    harness = Harness(workdir, args.seed, args.parallel, args.kill_window,
+                      kill_range=kill_range)
     results = harness.run(binaries, args.trials)
     wall = time.monotonic() - start
     rows = summarize(results, binaries)
