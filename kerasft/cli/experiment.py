@@ -50,6 +50,15 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     app.reject_extra_args(argv)
+    if FLAGS.distribution == "multi_worker":
+        # Every worker would write the report and export the winner, and a
+        # rerun's reuse decisions must agree on every worker.
+        raise ValueError(
+            "kerasft-experiment runs under --distribution=default or mirrored (all "
+            "local devices). Received: --distribution=multi_worker. For several "
+            "hosts, run kerasft-pretrain and kerasft-finetune with "
+            "--distribution=multi_worker, then kerasft-experiment on one host."
+        )
     config = app.dataclass_from_flags(ExperimentConfig)
     if FLAGS.dry_run:
         files = split_files(config.data_dir)

@@ -188,3 +188,6 @@ def test_cli_help_and_clean_error():
     result = _cli("--data_dir=/nonexistent", "--regimes=scratch", "--dry_run")
     assert result.returncode == 2 and "`data_dir` must be a dataset folder" in result.stderr
     assert "Traceback" not in result.stderr
+    result = _cli("--distribution=multi_worker", "--dry_run")
+    assert result.returncode == 2 and "Received: --distribution=multi_worker" in result.stderr
+    assert "Traceback" not in result.stderr
