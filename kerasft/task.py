@@ -77,6 +77,16 @@ class TaskModel(keras.Model):
     def default_metrics(self) -> dict:
         return {h.name: h.metrics_list() for h in self.heads}
 
+    # A `kerasft.finetuning.privacy.PrivateStep` while a DP fit runs, else
+    # None. Not part of the config or weights: a DP-trained model saves,
+    # loads and exports like any other.
+    dp_step = None
+
+    def train_step(self, data):
+        if self.dp_step is not None:
+            return self.dp_step(self, data)
+        return super().train_step(data)
+
     def fit(self, *args, **kwargs):
         """`keras.Model.fit`, with the optimizer built before the first trace
         (`kerasft.optim.optimizers.build_before_fit`: one trace, not two)."""

@@ -102,7 +102,13 @@ class FinetuneConfig(FinetuneRecipe):
             samples, Cui et al. 2019), `inverse_frequency` or `focal`.
         class_balance_beta: the effective-number beta in [0, 1).
         focal_gamma: the focal-loss focusing parameter (>= 0).
-        seed: weights, shuffling and dropout seed.
+        dp_epsilon: target epsilon of differentially private fine-tuning
+            (`kerasft.finetuning.privacy`); 0 turns DP off.
+        dp_delta: DP delta, below 1/N; 0 picks the largest power of ten
+            <= 1/(10 N).
+        dp_clip_norm: per-example gradient L2 bound C of DP-SGD.
+        seed: weights, shuffling and dropout seed (not DP's noise and
+            sampling, which are seeded from `os.urandom`).
         jit_compile: XLA (off: measured slower on 2-core CPUs).
 
     Example:
@@ -163,6 +169,18 @@ class FinetuneConfig(FinetuneRecipe):
         "inverse frequency).",
     )
     focal_gamma: float = option(2.0, "Focal-loss focusing parameter (>= 0; 0 is cross-entropy).")
+    dp_epsilon: float = option(
+        0.0,
+        "Differentially private fine-tuning (DP-SGD) to this target epsilon: "
+        "per-example clipping, Gaussian noise calibrated by the dp-accounting RDP "
+        "accountant for the planned steps, Poisson-sampled batches. 0: off.",
+    )
+    dp_delta: float = option(
+        0.0, "DP delta, < 1/N. 0: the largest power of ten <= 1/(10 N) (1e-5 for 8,528)."
+    )
+    dp_clip_norm: float = option(
+        1.0, "DP per-example gradient L2 bound over all trainable variables."
+    )
     seed: int = 0
     jit_compile: bool = option(False, "Compile with XLA (slower on small CPUs).")
 
@@ -197,6 +215,9 @@ class FinetuneConfig(FinetuneRecipe):
             ("layerwise_decay", 0 < self.layerwise_decay <= 1, "in (0, 1] (1 disables it)"),
             ("class_balance_beta", 0 <= self.class_balance_beta < 1, "in [0, 1)"),
             ("focal_gamma", self.focal_gamma >= 0, ">= 0"),
+            ("dp_epsilon", self.dp_epsilon >= 0, ">= 0 (0 turns DP off)"),
+            ("dp_delta", 0 <= self.dp_delta < 1, "in [0, 1) (0: the default)"),
+            ("dp_clip_norm", self.dp_clip_norm > 0, "> 0"),
         ):
             if not ok:
                 value = getattr(self, name)

@@ -38,6 +38,7 @@ from kerasft.evaluation.predict import predict_split
 from kerasft.finetuning.callbacks import HeadMetricsCallback, ResumableEarlyStopping
 from kerasft.finetuning.config import LOSSES, FinetuneConfig, check_choice
 from kerasft.finetuning.starting_point import build_preprocessor_and_backbone
+from kerasft.finetuning import privacy
 from kerasft.finetuning.freezing import (
     GradualUnfreezing,
     linear_probe_fit,
@@ -208,6 +209,12 @@ def _finetune(config: FinetuneConfig, run_dir: str, resume_from: str,
     )
     val_ds = head.make_dataset(validation, preprocessor, batch_size=config.batch_size)
     steps_per_epoch = int(train_ds.cardinality())
+    dp_record = dp_budget = None
+    if config.dp_epsilon:
+        train_ds, dp_record, dp_budget = privacy.setup(
+            config, model, head, train, preprocessor, steps_per_epoch=steps_per_epoch,
+            replicas=placement["num_replicas_in_sync"], resume=resume,
+        )
     two_stage = config.strategy == "two_stage"
     main_epochs = config.epochs - config.stage1_epochs if two_stage else config.epochs
     total_steps = steps_per_epoch * main_epochs
@@ -268,6 +275,7 @@ def _finetune(config: FinetuneConfig, run_dir: str, resume_from: str,
         "layerwise_lr_multipliers": (
             layerwise_lr_multipliers(num_layers, decay) if decay else None
         ),
+        "privacy": dp_record,
     }
     write_json(os.path.join(run_dir, "config.json"), resolved, default=str)
 
@@ -288,6 +296,8 @@ def _finetune(config: FinetuneConfig, run_dir: str, resume_from: str,
         patience=config.patience,
         restore_best_weights=True,
     )
+    if dp_budget is not None:
+        callbacks.append(dp_budget)
     callbacks += [
         early_stopping,
         EpochWeights(os.path.join(run_dir, "checkpoints", "epoch-{epoch:02d}.weights.h5")),
@@ -328,6 +338,7 @@ def _finetune(config: FinetuneConfig, run_dir: str, resume_from: str,
             histories = [model.fit(train_ds, epochs=config.epochs,
                                    initial_epoch=initial_epoch, **fit_kwargs)]
     seconds = time.time() - start
+    model.dp_step = None
     history = _merge_histories(histories, checkpoint.state.get("history") if checkpoint else None)
     if unfreezing is not None:
         history["unfrozen_blocks"] = list(unfreezing.unfrozen_log)
@@ -351,6 +362,8 @@ def _finetune(config: FinetuneConfig, run_dir: str, resume_from: str,
     }
     if calibration is not None:
         metrics["calibration"] = calibration
+    if dp_record is not None:
+        metrics["privacy"] = privacy.spent(dp_record, dp_budget.steps)
     if test is not None:
         targets, logits = predict_split(model, head.name, test)
         metrics["test"] = head.evaluate(targets, logits, test)
