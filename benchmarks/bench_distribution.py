@@ -21,23 +21,14 @@ import argparse
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 import tempfile
 
+from kerasft.distribution import loopback_tf_configs
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 BIN = pathlib.Path(sys.executable).parent
-
-
-def _ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _env(threads: int, **extra) -> dict:
@@ -53,14 +44,12 @@ def _run(args: list[str], out: pathlib.Path, workers: int, threads: int) -> dict
         if done.returncode:
             raise SystemExit(done.stderr[-3000:])
     else:
-        cluster = {"worker": [f"127.0.0.1:{p}" for p in _ports(workers)]}
         procs = [
             subprocess.Popen(
                 [*command, "--distribution=multi_worker"], cwd=REPO,
-                env=_env(threads, TF_CONFIG=json.dumps(
-                    {"cluster": cluster, "task": {"type": "worker", "index": i}})),
+                env=_env(threads, TF_CONFIG=tf_config),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for i in range(workers)
+            for tf_config in loopback_tf_configs(workers)
         ]
         for proc in procs:
             _, err = proc.communicate()

@@ -34,6 +34,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 
@@ -207,3 +208,23 @@ def worker_output_dir(run_dir: str, strategy=None) -> Iterator[str]:
         yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def loopback_tf_configs(workers: int) -> list[str]:
+    """`TF_CONFIG` values of a `workers`-process cluster on 127.0.0.1 (free
+    ports), one a worker: to try `multi_worker` on one machine.
+
+    Example:
+    >>> [json.loads(c)["task"] for c in loopback_tf_configs(2)]
+    [{'type': 'worker', 'index': 0}, {'type': 'worker', 'index': 1}]
+    """
+    sockets = [socket.socket() for _ in range(workers)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        cluster = {"worker": [f"127.0.0.1:{s.getsockname()[1]}" for s in sockets]}
+    finally:
+        for s in sockets:
+            s.close()
+    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            for i in range(workers)]

@@ -114,26 +114,11 @@ def test_a_global_batch_must_split_evenly():
 
 # Two workers on loopback, each a fresh process running the real binary with
 # the same command, as on two hosts; one TF thread each (2 cores).
-def _free_ports(n):
-    import socket
-
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _start_workers(binary, args, tmp_path):
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     workers = []
-    for index in (0, 1):
+    for tf_config in distribution.loopback_tf_configs(2):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=str(tmp_path / "tmp"),
-                   TF_CONFIG=json.dumps({"cluster": cluster,
-                                         "task": {"type": "worker", "index": index}}))
+                   TF_CONFIG=tf_config)
         workers.append(subprocess.Popen(
             [str(pathlib.Path(sys.executable).parent / binary), "--distribution=multi_worker",
              "--noprogress", *map(str, args)],
@@ -177,7 +162,7 @@ def test_two_loopback_workers_pretrain_resume_after_a_kill_and_fine_tune(
         time.sleep(0.2)
     workers[1].kill()
     try:
-        workers[0].wait(timeout=15)
+        workers[0].wait(timeout=5)
     except subprocess.TimeoutExpired:
         workers[0].kill()
     for worker in workers:

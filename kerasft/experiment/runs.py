@@ -12,7 +12,7 @@ from kerasft.experiment.cache import cached_run
 from kerasft.experiment.config import ExperimentConfig
 from kerasft.experiment.plan import Pretraining, check_held_out
 from kerasft.finetuning.config import FinetuneConfig, FinetuneRecipe
-from kerasft.finetuning.trainer import PREDICTIONS_FILE
+from kerasft.finetuning.trainer import PREDICTIONS_FILE, RESUMABLE_STRATEGIES
 from kerasft.registry import get_head
 
 
@@ -33,12 +33,13 @@ def pretrain(plan: Pretraining, run_dir: str, reuse: bool, verbose: int | str) -
     spec = {"run": dataclasses.asdict(plan.run_config),
             "train": dataclasses.asdict(plan.train_config)}
     return cached_run(
-        run_dir, spec, lambda: _run_pretraining(plan, run_dir, verbose),
-        reuse=reuse, what="pretraining",
+        run_dir, spec, lambda resume: _run_pretraining(plan, run_dir, verbose, resume),
+        reuse=reuse, what="pretraining", resumable=True,
     )
 
 
-def _run_pretraining(plan: Pretraining, run_dir: str, verbose: int | str) -> dict:
+def _run_pretraining(plan: Pretraining, run_dir: str, verbose: int | str,
+                     resume: bool) -> dict:
     import keras
 
     from kerasft.pretraining.loop import MLM_ACCURACY_KEY, MLM_LOSS_KEY
@@ -48,7 +49,7 @@ def _run_pretraining(plan: Pretraining, run_dir: str, verbose: int | str) -> dic
     start = time.time()
     keras.utils.set_random_seed(plan.train_config.seed)
     metrics = run_pretraining(
-        plan.run_config, plan.train_config, run_dir, verbose=verbose
+        plan.run_config, plan.train_config, run_dir, resume=resume, verbose=verbose
     )
     wall = time.time() - start
     loss_key = MLM_LOSS_KEY[metrics["objective"]]
@@ -59,6 +60,8 @@ def _run_pretraining(plan: Pretraining, run_dir: str, verbose: int | str) -> dic
         "corpora": list(plan.corpora),
         "init_backbone": plan.run_config.init_backbone,
         "steps": steps,
+        # After an interruption `seconds` counts the resumed part only.
+        "resumed_from_step": int(metrics.get("resumed_from_step", 0)),
         "batch_size": plan.train_config.batch_size,
         "sequence_length": plan.run_config.sequence_length,
         "sequences": steps * plan.train_config.batch_size,
@@ -119,15 +122,16 @@ def finetune(
     # backbone path, and must invalidate the fine-tunings made from the old one.
     spec = {"finetune": dataclasses.asdict(ft_config), "pretraining": pretraining}
     return cached_run(
-        run_dir, spec, lambda: _run_finetuning(ft_config, run_dir, verbose),
+        run_dir, spec, lambda resume=False: _run_finetuning(ft_config, run_dir, verbose, resume),
         reuse=reuse, what="fine-tuning",
+        resumable=ft_config.strategy in RESUMABLE_STRATEGIES,
     )
 
 
-def _run_finetuning(ft_config, run_dir: str, verbose: int | str) -> dict:
+def _run_finetuning(ft_config, run_dir: str, verbose: int | str, resume: bool) -> dict:
     from kerasft.finetuning.trainer import finetune as run_finetune
 
-    metrics = run_finetune(ft_config, run_dir, verbose=verbose)
+    metrics = run_finetune(ft_config, run_dir, verbose=verbose, resume=resume)
     with open(os.path.join(run_dir, "history.json")) as f:
         history = json.load(f)
     return {
@@ -136,6 +140,7 @@ def _run_finetuning(ft_config, run_dir: str, verbose: int | str) -> dict:
         "train_seconds": metrics["train_seconds"],
         "train_tokens": metrics.get("train_tokens"),
         "epochs_run": metrics["epochs_run"],
+        "resumed_from_epoch": metrics.get("resumed_from_epoch", 0),
         "validation": _numbers(metrics["validation"]),
         "test": _numbers(metrics["test"]),
         "history": history,
