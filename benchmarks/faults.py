@@ -5,8 +5,8 @@ For each of `kerasft-pretrain`, `kerasft-finetune`, `kerasft-export` and
 then N trials that each start the command, SIGKILL it (its whole process
 group: the export's verifier child too, as a lost machine would) at a seeded
 random moment of its run (a seeded fraction of its uninterrupted duration:
-the reference run's, updated by trial runs that finish before their kill, as
-the machine's load varies), check the run directory, rerun the same command
+the reference run's, updated by every later run that had nothing to resume,
+as the machine's load varies), check the run directory, rerun the same command
 (`--resume` for pretrain and finetune; export and experiment are simply
 rerun) and check again:
 
@@ -465,6 +465,11 @@ class Binary:
     def after_kill(self, trial: Path, ledger: VersionLedger) -> list[str]:
         return []
 
+    def rerun_is_full(self, state: dict) -> bool:
+        """Whether the rerun had nothing to resume or reuse (so its time is
+        the binary's uninterrupted run time under the current load)."""
+        return False
+
     def check(self, trial: Path, state: dict, rerun_log: str, ledger: VersionLedger) -> list[str]:
         return []
 
@@ -486,6 +491,9 @@ class Pretrain(Binary):
     def before_rerun(self, trial):
         state = newest_sound_checkpoint(self.run_dir(trial) / "backup")
         return {"checkpoint_step": 0 if state is None else state["step"]}
+
+    def rerun_is_full(self, state):
+        return state["checkpoint_step"] == 0
 
     def check(self, trial, state, rerun_log, ledger):
         out, ref = self.run_dir(trial), self.run_dir(self.h.reference("pretrain").directory)
@@ -523,6 +531,9 @@ class Finetune(Binary):
         state = newest_sound_checkpoint(self.run_dir(trial) / "backup")
         return {"checkpoint_epoch": 0 if state is None else int(state["epoch"]),
                 "checkpoint_step": 0 if state is None else state["step"]}
+
+    def rerun_is_full(self, state):
+        return state["checkpoint_epoch"] == 0
 
     def check(self, trial, state, rerun_log, ledger):
         out = self.run_dir(trial)
@@ -591,6 +602,9 @@ class Export(Binary):
         config = (target / "models.config").read_text()
         (target / "models.config").write_text(config.replace(str(source), str(target)))
 
+    def rerun_is_full(self, state):
+        return True
+
     def trust_initial(self, trial, ledger):
         ledger.trust([self.run_dir(trial) / self.MODEL])
 
@@ -650,6 +664,9 @@ class Experiment(Binary):
             if self.RUN_RECORD in filenames and not _skipped(Path(dirpath).parts):
                 records.append(os.path.realpath(dirpath))
         return {"records": sorted(records)}
+
+    def rerun_is_full(self, state):
+        return not state["records"]
 
     def check(self, trial, state, rerun_log, ledger):
         out = self.run_dir(trial)
@@ -719,8 +736,9 @@ class Harness:
         return self._references[name].result()
 
     def duration(self, name: str) -> float:
-        """The binary's uninterrupted run time: the reference's, or the last
-        trial run that finished before its kill (the machine's load varies)."""
+        """The binary's uninterrupted run time: the reference's, or that of the
+        last trial run that had nothing to resume and was not killed (the
+        machine's load varies)."""
         with self._lock:
             if name not in self._durations:
                 self._durations[name] = self.reference(name).seconds
@@ -774,7 +792,8 @@ class Harness:
     def _trial(self, binary: Binary, result: Trial) -> None:
         name, index = binary.name, result.index
         # Deterministic per trial, whatever the scheduling.
-        rng = random.Random(f"{self.seed}:{name}:{index}")
+        key = hashlib.sha256(f"{self.seed}:{name}:{index}".encode()).digest()
+        rng = random.Random(int.from_bytes(key[:8], "big"))
         low, high = self.kill_range
         result.fraction = low + (high - low) * rng.random()
         result.kill_at = result.fraction * (self.kill_window or self.duration(name))
@@ -803,6 +822,8 @@ class Harness:
         rerun_log = trial / "rerun.log"
         second = run(binary.rerun_command(trial), rerun_log)
         result.rerun_exit = second.returncode
+        if second.returncode == 0 and binary.rerun_is_full(result.state):
+            self.measured(name, second.seconds)
         if second.returncode != 0:
             result.lost.append(f"the rerun failed (exit {second.returncode}): "
                                f"{tail(second.log, 6).strip()}")
