@@ -106,6 +106,12 @@ def pack_words(preprocessor: TextPreprocessor, words: tf.RaggedTensor) -> dict:
 def byte_to_char_offsets(text: tf.Tensor, row_ids: tf.Tensor, byte_offsets: tf.Tensor) -> tf.Tensor:
     """Convert byte offsets into `text[row_ids]` to Unicode character offsets.
 
+    Characters are those of the text decoded as UTF-8, each invalid byte
+    sequence one U+FFFD (as Python's `bytes.decode("utf-8", "replace")`
+    counts them). The cost is linear in the batch's bytes: one sorted list
+    of every character's start is searched, never a copy of a text per
+    offset (which is quadratic on a long text of many words).
+
     Args:
         text: string `[batch]`.
         row_ids: int `[n]`, the row of `text` each offset refers to.
@@ -115,14 +121,31 @@ def byte_to_char_offsets(text: tf.Tensor, row_ids: tf.Tensor, byte_offsets: tf.T
     >>> byte_to_char_offsets(tf.constant(["é b"]), tf.constant([0]), tf.constant([3])).numpy()
     array([2], dtype=int32)
     """
-    prefixes = tf.strings.substr(
-        tf.gather(text, row_ids), tf.zeros_like(byte_offsets), byte_offsets, unit="BYTE"
+    _, char_starts = tf.strings.unicode_decode_with_offsets(
+        text, "UTF-8", errors="replace"
     )
-    return tf.strings.length(prefixes, unit="UTF8_CHAR")
+    # Positions in the batch's texts laid end to end: sorted across rows.
+    row_bytes = tf.cumsum(tf.cast(tf.strings.length(text), tf.int64), exclusive=True)
+    starts = char_starts.flat_values + tf.gather(row_bytes, char_starts.value_rowids())
+    row_ids = tf.cast(row_ids, tf.int64)
+    positions = tf.gather(row_bytes, row_ids) + tf.cast(byte_offsets, tf.int64)
+    chars = tf.searchsorted(starts, positions, side="left", out_type=tf.int64)
+    return tf.cast(chars - tf.gather(char_starts.row_starts(), row_ids), tf.int32)
+
+
+# tf.text's WhitespaceTokenizer ends a word that a multi-byte space follows
+# (U+00A0, U+2028, U+3000...) inside that space, whose leading bytes it keeps
+# in the word. Replacing each by as many ASCII spaces keeps every offset.
+_TWO_BYTE_SPACES = "[\u0085\u00a0]"
+_THREE_BYTE_SPACES = "[\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
 def split_words(text: tf.Tensor) -> dict:
     """Whitespace-split raw strings into words with byte and character offsets.
+
+    Whitespace is Unicode's (`White_Space`: ASCII spaces and controls,
+    U+0085, U+00A0, U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F,
+    U+3000); character offsets count as `byte_to_char_offsets` does.
 
     Args:
         text: string `[batch]`.
@@ -134,8 +157,12 @@ def split_words(text: tf.Tensor) -> dict:
     Example:
     >>> split_words(tf.constant(["né  à"]))["end_char"].to_list()
     [[2, 5]]
+    >>> split_words(tf.constant(["10\u00a0km"]))["words"].to_list()
+    [[b'10', b'km']]
     """
-    words, starts, ends = tf_text.WhitespaceTokenizer().tokenize_with_offsets(text)
+    spaced = tf.strings.regex_replace(text, _TWO_BYTE_SPACES, "  ")
+    spaced = tf.strings.regex_replace(spaced, _THREE_BYTE_SPACES, "   ")
+    words, starts, ends = tf_text.WhitespaceTokenizer().tokenize_with_offsets(spaced)
     starts = tf.cast(starts, tf.int32)
     ends = tf.cast(ends, tf.int32)
     rows = words.value_rowids()

@@ -95,7 +95,9 @@ class TokenClassificationHead(Head):
     `E-`/`S-`) plus a type. Serving outputs (dense, batch-major): `words`,
     `word_start`, `word_end` (character offsets, end exclusive), `tags`,
     `tag_scores`, `num_words`, `entity_text`, `entity_type`, `entity_start`,
-    `entity_end` (character offsets, end exclusive), `entity_score` (mean
+    `entity_end` (character offsets, end exclusive; an invalid UTF-8
+    sequence counts as one character, see
+    `token_alignment.byte_to_char_offsets`), `entity_score` (mean
     probability of the entity's word tags) and `num_entities`. Entities are
     grouped from the predicted tags exactly as `conlleval` groups them.
 
