@@ -24,11 +24,13 @@ import json
 import os
 import re
 import signal
+import tempfile
 import tracemalloc
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from kerasft.data.conll import read_conll
 from kerasft.data.corpus_readers import read_file
@@ -36,6 +38,10 @@ from kerasft.data.corpus_stats import CorpusStats, FileCounts
 from kerasft.data.corpus_stream import check_has_text, iter_texts
 from kerasft.data.jsonl import read_labelled_jsonl
 from kerasft.data.tag_schemes import validate_tags
+
+# Hypothesis's caches (its example database is off) go to the temp dir,
+# never into the repository.
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "kerasft-hypothesis"))
 
 BOM = b"\xef\xbb\xbf"
 MEMORY_FACTOR = 4  # decoded copies of a 10 MB line a reader may hold at once

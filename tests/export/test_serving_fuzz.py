@@ -25,8 +25,10 @@ Python's `bytes.decode("utf-8")`, and for any bytes it is
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import tempfile
 import time
 
 import keras
@@ -35,6 +37,7 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 import kerasft
 from conftest import TINY_VOCAB, TINY_WORDS
@@ -42,6 +45,10 @@ from kerasft.export.fill_mask import build_fill_mask_archive
 from kerasft.export.publish import publish_archive
 from kerasft.export.saved_model import export_model
 from kerasft.pretraining.mlm import make_masked_lm
+
+# Hypothesis's caches (its example database is off) go to the temp dir,
+# never into the repository.
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "kerasft-hypothesis"))
 
 pytestmark = pytest.mark.large
 
