@@ -35,7 +35,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from kerasft.data.conll import read_conll
 from kerasft.data.corpus_readers import read_file
 from kerasft.data.corpus_stats import CorpusStats, FileCounts
-from kerasft.data.corpus_stream import check_has_text, iter_texts
+from kerasft.data.corpus_stream import check_has_text, iter_texts, text_dataset
 from kerasft.data.jsonl import read_labelled_jsonl
 from kerasft.data.tag_schemes import validate_tags
 
@@ -579,3 +579,32 @@ def test_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError):
         list(read_file(missing + ".txt", "txt", "text", FileCounts()))
     assert os.listdir(tmp_path) == []
+
+
+def test_the_pretraining_dataset_yields_what_the_readers_yield(tmp_path):
+    # `text_dataset` (what kerasft-pretrain reads) over a directory of broken
+    # files of every format: the same texts as `iter_texts`, as UTF-8.
+    files = {
+        "a.txt": b"\xef\xbb\xbfone\r\n\xff\xfe\n\x00two\rthree\n\n",
+        "b.jsonl": b'{"text": "four"}\n' + b"[" * 50_000 + b'\n{"text": "\\ud800"}\n{"text": "five"}',
+        "c.csv": b"id,text\n1,six\n2,\"se\nven\"\n3\n",
+        "d.tsv": b"text\n\xc3\x28\neight\t\x00\n",
+        "e.conll": b"nine O\nten B-PER\n\neleven B-X\rtwelve O\n\n\xe2\x82 O\n",
+    }
+    for name, data in files.items():
+        _write_named(tmp_path / "corpus", name, data)
+    spec = str(tmp_path / "corpus")
+    expected = list(iter_texts(spec))
+    assert expected == ["one", "\x00two\rthree", "four", "five", "six", "se\nven", "eight", "nine ten"]
+    stats = CorpusStats()
+    dataset = text_dataset(spec, stats=stats)
+    assert [t.decode("utf-8") for t in dataset.as_numpy_iterator()] == expected
+    # Undecodable: a.txt line 2, the surrogate, d.tsv's \xc3\x28, e.conll's
+    # last line; skipped: the nesting, c.csv's short row, both bad sentences.
+    assert stats.documents == len(expected)
+    assert (stats.undecodable_lines, stats.skipped_records) == (4, 4)
+
+
+def _write_named(directory, name: str, data: bytes) -> None:
+    directory.mkdir(exist_ok=True)
+    (directory / name).write_bytes(data)
