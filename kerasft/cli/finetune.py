@@ -19,6 +19,7 @@ Examples:
       --stage1_epochs=1 --stage1_loss=class_balanced --monitor=macro_f1 \
       --schedule=slanted_triangular --layerwise_decay=0.8
   kerasft-finetune --flagfile=flags/demo_finetune.flags --resume  # after a crash
+  kerasft-finetune --flagfile=flags/dp_sentiment.flags --dp_epsilon=1  # DP-SGD
 """
 
 from absl import flags

@@ -1,33 +1,29 @@
 """Differentially private fine-tuning: DP-SGD in the Keras `train_step`.
 
-Each step computes every example's gradient (vectorised with
-`tf.vectorized_map`), clips it to L2 norm <= `clip_norm` over all trainable
-variables, sums, adds Gaussian noise of standard deviation
-`noise_multiplier * clip_norm` and divides by the *expected* batch size, as
-DP-SGD does (Abadi et al. 2016); the model's optimizer applies the result.
-The noise multiplier is calibrated with Google's `dp-accounting` (RDP
-accountant, Poisson-sampled Gaussian mechanism composed over the planned
-steps) so the run reaches a target (epsilon, delta).
+Each step computes every example's gradient (`tf.vectorized_map`), clips it
+to L2 norm <= C over all trainable variables, sums, adds Gaussian noise of
+std `noise_multiplier * C` and divides by the *expected* batch size (Abadi et
+al. 2016); the model's optimizer applies the result. The noise multiplier is
+calibrated with `dp-accounting` (RDP accountant, Poisson-sampled Gaussian
+composed over the planned steps) to reach a target (epsilon, delta).
 
-Sampling: the accountant assumes every example joins each step independently
-with probability q = batch_size / N (Poisson sampling). kerasft's usual train
-batches (a shuffle, then length-bucketed fixed-size batches) are far from
-that: with the large batches DP needs, a batch is nearly a length range, so
-the amplification the accountant counts on would not hold. DP runs therefore
-train on `poisson_dataset`: each step draws its own Poisson sample (batch
-sizes vary around `batch_size`), which is what the accountant analyses.
-Limits: the sampling and noise come from TF/NumPy pseudo-random generators
-seeded from `os.urandom` (not a cryptographically secure noise source, as in
-tensorflow-privacy); the accountant covers the train data only (validation
-data chooses the best epoch and is not protected).
+Sampling: the accountant assumes Poisson sampling, every example joining
+each step independently with probability q = batch_size / N. kerasft's usual
+batches (shuffled, then length-bucketed, fixed size) are far from it: with
+DP's large batches a batch is nearly a length range. DP runs therefore train
+on `poisson_dataset`, which draws each step's batch that way (sizes vary
+around `batch_size`), so the accountant's assumption holds as stated.
+Limits: sampling and noise use pseudo-random generators seeded from
+`os.urandom` (not cryptographically secure); only the gradient steps are
+private (not a vocabulary or class weights from the train data, nor the
+logged train loss); validation data pick the best epoch, unprotected.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-
-import contextlib
 
 import dp_accounting
 import keras
@@ -51,11 +47,8 @@ def _check_run(delta: float, sampling_rate: float, steps: int) -> None:
 
 
 @contextlib.contextmanager
-def _quiet():
-    # For small noise the RDP accountant warns, per order, that it dropped a
-    # fractional order it could not evaluate (its epsilon stays an upper bound).
-    level = logging.get_verbosity()
-    logging.set_verbosity(logging.ERROR)
+def _quiet():  # Small noise: per-order warnings of orders dropped (still a bound).
+    level, _ = logging.get_verbosity(), logging.set_verbosity(logging.ERROR)
     try:
         yield
     finally:
@@ -64,18 +57,13 @@ def _quiet():
 
 def dp_event(noise_multiplier: float, sampling_rate: float, steps: int) -> dp_accounting.DpEvent:
     """DP-SGD as a `dp_accounting` event: `steps` Poisson-sampled Gaussians."""
+    gaussian = dp_accounting.GaussianDpEvent(noise_multiplier)
     return dp_accounting.SelfComposedDpEvent(
-        dp_accounting.PoissonSampledDpEvent(
-            sampling_rate, dp_accounting.GaussianDpEvent(noise_multiplier)
-        ),
-        int(steps),
-    )
+        dp_accounting.PoissonSampledDpEvent(sampling_rate, gaussian), int(steps))
 
 
 def epsilon_for(noise_multiplier: float, delta: float, sampling_rate: float, steps: int) -> float:
-    """The RDP accountant's epsilon of DP-SGD at `delta`.
-
-    Example:
+    """The RDP accountant's epsilon of DP-SGD at `delta`. Example:
     >>> round(epsilon_for(1.0, 1e-5, 0.01, 1000), 2)
     2.1
     """
@@ -89,7 +77,6 @@ def epsilon_for(noise_multiplier: float, delta: float, sampling_rate: float, ste
 def noise_multiplier_for(epsilon: float, delta: float, sampling_rate: float, steps: int) -> float:
     """The smallest noise multiplier whose epsilon at `delta` is <= `epsilon`
     (`dp_accounting.calibrate_dp_mechanism`, RDP accountant, tolerance 1e-4).
-
     Example:
     >>> sigma = noise_multiplier_for(2.1, 1e-5, 0.01, 1000)
     >>> epsilon_for(sigma, 1e-5, 0.01, 1000) <= 2.1
@@ -104,18 +91,14 @@ def noise_multiplier_for(epsilon: float, delta: float, sampling_rate: float, ste
                 dp_accounting.LowerEndpointAndGuess(1e-2, 1.0), tol=1e-4)
     except dp_accounting.mechanism_calibration.NoBracketIntervalFoundError as e:
         raise ValueError(
-            f"No noise multiplier reaches epsilon={epsilon} at delta={delta} "
-            f"for {steps} steps at sampling rate {sampling_rate}. Raise "
-            "epsilon or delta, or train fewer steps."
-        ) from e
+            f"No noise multiplier in [0.01, 2**30] reaches epsilon={epsilon} at delta="
+            f"{delta} for {steps} steps at sampling rate {sampling_rate}.") from e
     return float(sigma)
 
 
 def default_delta(num_examples: int) -> float:
     """The largest power of ten <= 1 / (10 N): well below 1/N, so delta
-    cannot be met by releasing one example outright (1e-5 for N = 8,528).
-
-    Example:
+    cannot be met by releasing one example outright. Example:
     >>> default_delta(8528), default_delta(100)
     (1e-05, 0.001)
     """
@@ -125,12 +108,9 @@ def default_delta(num_examples: int) -> float:
 def plan(epsilon: float, delta: float, clip_norm: float, *, num_examples: int,
          batch_size: int, steps: int) -> dict:
     """Calibrate a run: the settings `metrics.json["privacy"]` records.
-
-    Refuses (ValueError: received, expected, how to fix) a target that
-    cannot be met: epsilon <= 0, delta not in (0, 1/N), clip_norm <= 0, a
-    batch larger than the data, or a calibrated noise whose epsilon exceeds
-    the target.
-    """
+    Refuses (ValueError) epsilon <= 0, delta outside (0, 1/N) (0 means
+    `default_delta`), clip_norm <= 0, a batch larger than the data, and a
+    calibrated noise whose epsilon exceeds the target."""
     _check("dp_epsilon", epsilon > 0 and math.isfinite(epsilon),
            "a positive finite number (0 turns DP off)", epsilon)
     _check("dp_clip_norm", clip_norm > 0, "> 0", clip_norm)
@@ -142,13 +122,11 @@ def plan(epsilon: float, delta: float, clip_norm: float, *, num_examples: int,
             f"{num_examples} train examples; a delta of 1/N or more allows "
             f"releasing an example outright. Received: dp_delta={delta!r}. "
             f"Pass a smaller one, or 0 for the default "
-            f"({default_delta(num_examples):g})."
-        )
+            f"({default_delta(num_examples):g}).")
     if batch_size > num_examples:
         raise ValueError(
             f"`batch_size` must be at most the {num_examples} train examples for "
-            f"DP (sampling rate batch/N <= 1). Received: batch_size={batch_size}."
-        )
+            f"DP (sampling rate batch/N <= 1). Received: batch_size={batch_size}.")
     sampling_rate = batch_size / num_examples
     sigma = noise_multiplier_for(epsilon, delta, sampling_rate, steps)
     achieved = epsilon_for(sigma, delta, sampling_rate, steps)
@@ -156,20 +134,13 @@ def plan(epsilon: float, delta: float, clip_norm: float, *, num_examples: int,
         raise ValueError(
             f"The accountant's epsilon for the calibrated noise multiplier "
             f"{sigma:.4f} is {achieved:.4f}, above the target dp_epsilon={epsilon}. "
-            "Raise dp_epsilon or train fewer steps."
-        )
+            "Raise dp_epsilon or train fewer steps.")
     return {
-        "accountant": ACCOUNTANT,
-        "target_epsilon": float(epsilon),
-        "epsilon": achieved,
-        "delta": float(delta),
-        "noise_multiplier": sigma,
-        "clip_norm": float(clip_norm),
-        "sampling_rate": sampling_rate,
-        "expected_batch_size": int(batch_size),
-        "planned_steps": int(steps),
+        "accountant": ACCOUNTANT, "target_epsilon": float(epsilon), "epsilon": achieved,
+        "delta": float(delta), "noise_multiplier": sigma, "clip_norm": float(clip_norm),
+        "sampling_rate": sampling_rate, "sampling": "poisson",
+        "expected_batch_size": int(batch_size), "planned_steps": int(steps),
         "steps": int(steps),
-        "sampling": "poisson",
     }
 
 
@@ -178,19 +149,15 @@ def spent(record: dict, steps: int) -> dict:
     if steps > record["planned_steps"]:
         raise ValueError(
             f"The run took {steps} DP steps, more than the {record['planned_steps']} "
-            "the noise was calibrated for, so its epsilon exceeds the target."
-        )
+            "the noise was calibrated for, so its epsilon exceeds the target.")
     epsilon = (epsilon_for(record["noise_multiplier"], record["delta"],
                            record["sampling_rate"], steps) if steps else 0.0)
     return {**record, "steps": int(steps), "epsilon": epsilon}
 
 
 def clip_gradients(per_example: list[tf.Tensor], clip_norm: float) -> tuple[list, tf.Tensor]:
-    """Scale each example's gradients (leading axis) to global L2 norm <= clip_norm.
-
-    Returns the clipped gradients and the per-example norms before clipping;
-    gradients already within the norm are unchanged.
-    """
+    """Scale each example's gradients (leading axis) to global L2 norm <= clip_norm
+    (those within it unchanged); returns them and the norms before clipping."""
     squares = [tf.reshape(tf.square(g), [tf.shape(g)[0], -1]) for g in per_example]
     norms = tf.sqrt(tf.add_n([tf.reduce_sum(s, axis=1) for s in squares]))
     scale = clip_norm / tf.maximum(norms, clip_norm)
@@ -213,9 +180,8 @@ def per_example_gradients(model: keras.Model, x, y, sample_weight=None):
         with tf.GradientTape() as tape:
             pred = model(xi, training=True)
             loss = model.compute_loss(x=xi, y=yi, y_pred=pred, sample_weight=wi, training=True)
-        grads = tape.gradient(loss, variables)
-        grads = [tf.zeros_like(v) if g is None else tf.convert_to_tensor(g)
-                 for g, v in zip(grads, variables)]
+        grads = [tf.zeros(v.shape, v.dtype) if g is None else tf.convert_to_tensor(g)
+                 for g, v in zip(tape.gradient(loss, variables), variables)]
         return grads, loss, keras.tree.map_structure(lambda t: t[0], pred)
 
     args = (x, y) if sample_weight is None else (x, y, sample_weight)
@@ -223,16 +189,12 @@ def per_example_gradients(model: keras.Model, x, y, sample_weight=None):
 
 
 class PrivateStep:
-    """The DP-SGD train step `TaskModel.train_step` runs while `model.dp_step` is set.
+    """The DP-SGD step `TaskModel.train_step` runs while `model.dp_step` is set:
+    a plain object, in neither the model's config nor its weights.
 
-    A plain object, not part of the model's config or weights: a DP-trained
-    model saves, loads and exports like any other.
-
-    Args:
-        clip_norm: per-example L2 bound C over all trainable variables.
-        noise_multiplier: sigma; the noise has standard deviation sigma * C.
-        expected_batch_size: the divisor (Poisson batches vary in size).
-        seed: noise seed; None draws a fresh one from `os.urandom`.
+    `clip_norm` C bounds each example's gradient; the noise std is
+    `noise_multiplier * C`; the sum is divided by `expected_batch_size`
+    (Poisson batches vary); `seed` None draws the noise seed from `os.urandom`.
     """
 
     def __init__(self, clip_norm: float, noise_multiplier: float,
@@ -240,16 +202,14 @@ class PrivateStep:
         self.clip_norm = float(clip_norm)
         self.noise_multiplier = float(noise_multiplier)
         self.expected_batch_size = int(expected_batch_size)
-        if seed is None:
-            seed = int.from_bytes(os.urandom(4), "little") >> 1
-        self._seed = int(seed)
+        self._seed = int.from_bytes(os.urandom(4), "little") >> 1 if seed is None else int(seed)
 
     def gradients(self, model: keras.Model, x, y, sample_weight=None):
         """The noised, clipped mean gradient, the per-example losses and predictions."""
         grads, losses, y_pred = per_example_gradients(model, x, y, sample_weight)
         clipped, _ = clip_gradients(grads, self.clip_norm)
-        step = tf.cast(model.optimizer.iterations, tf.int64)
-        seed = tf.stack([tf.constant(self._seed, tf.int64), step])
+        seed = tf.stack([tf.constant(self._seed, tf.int64),
+                         tf.cast(model.optimizer.iterations, tf.int64)])
         std = self.noise_multiplier * self.clip_norm
         noised = []
         for i, g in enumerate(clipped):
@@ -273,7 +233,6 @@ class PrivateStep:
 
 class StepBudget(keras.callbacks.Callback):
     """Counts DP steps over every fit it joins; stops at the planned budget."""
-
     def __init__(self, planned_steps: int):
         super().__init__()
         self.planned_steps = planned_steps
@@ -287,17 +246,12 @@ class StepBudget(keras.callbacks.Callback):
 
 def poisson_dataset(head, examples, preprocessor, *, batch_size: int,
                     seed: int | None = None) -> tf.data.Dataset:
-    """Train batches by Poisson sampling: `ceil(N / batch_size)` steps an
-    epoch, each taking every example independently with probability
-    batch_size / N (the accountant's assumption). Batches are built by the
-    head's own `make_dataset` on the sampled examples, so any head works.
-    `seed` None draws one from `os.urandom`.
+    """Poisson-sampled train batches, `ceil(N / batch_size)` an epoch: each
+    takes every example independently with probability batch_size / N, built
+    by the head's own `make_dataset` (any head works). `seed` None: `os.urandom`.
     """
-    n = len(examples)
-    rate = batch_size / n
-    steps = -(-n // batch_size)
-    rng = np.random.default_rng(seed if seed is not None
-                                else int.from_bytes(os.urandom(8), "little"))
+    n, steps = len(examples), -(-len(examples) // batch_size)
+    rng = np.random.default_rng(int.from_bytes(os.urandom(8), "little") if seed is None else seed)
 
     def batch_of(chosen):
         ds = head.make_dataset(chosen, preprocessor, batch_size=max(len(chosen), 1))
@@ -307,38 +261,36 @@ def poisson_dataset(head, examples, preprocessor, *, batch_size: int,
 
     def generate():
         for _ in range(steps):
-            index = np.flatnonzero(rng.random(n) < rate)
+            index = np.flatnonzero(rng.random(n) < batch_size / n)
             if index.size:
                 yield batch_of([examples[i] for i in index])
             else:  # An empty sample is still a step (noise only).
                 yield keras.tree.map_structure(lambda a: a[:0], batch_of(examples[:1]))
 
-    return (tf.data.Dataset.from_generator(generate, output_signature=spec)
-            .apply(tf.data.experimental.assert_cardinality(steps))
-            .prefetch(1))
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=spec)
+    return dataset.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(1)
 
 
 def setup(config, model, head, train, preprocessor, *, steps_per_epoch: int,
           replicas: int, resume: bool):
-    """Turn DP on for one `finetune` run (`config.dp_epsilon` > 0).
-
-    Calibrates the noise for `config.epochs * steps_per_epoch` steps at
-    sampling rate batch/N, sets `model.dp_step`, and returns the Poisson
-    train dataset, the privacy record (`plan`) and the `StepBudget` callback
-    to pass to every fit. Refuses `resume` (steps of an epoch cut short were
-    spent but not checkpointed) and several replicas (each would add noise).
+    """Turn DP on for a `finetune` run: calibrate for `epochs * steps_per_epoch`
+    steps at rate batch/N, set `model.dp_step`; return the Poisson train
+    dataset, the `plan` record and the `StepBudget` callback. Refuses resume
+    (an interrupted epoch's steps were spent, not checkpointed) and several
+    replicas (each would add its own noise).
     """
     if resume:
         raise ValueError(
-            "--resume is not supported with --dp_epsilon: the steps of an "
-            "interrupted epoch spent privacy budget that a resumed run cannot "
-            "account for. Received: resume=True. Rerun from the start."
-        )
+            "--resume is not supported with --dp_epsilon: an interrupted epoch's "
+            "steps spent budget a resumed run cannot account for. Received: "
+            "resume=True. Rerun from the start.")
     if replicas > 1:
         raise ValueError(
             f"DP fine-tuning runs on one replica; received num_replicas_in_sync="
-            f"{replicas}. Run it without a multi-device distribution strategy."
-        )
+            f"{replicas}. Run it without a multi-device distribution strategy.")
+    if not (config.backbone or config.init_model) or config.loss not in ("cross_entropy", "focal"):
+        logging.warning("DP covers the gradient steps only, not a vocabulary trained on "
+                        "the train text (no --backbone) nor class weights from its counts.")
     steps = config.epochs * steps_per_epoch
     record = plan(config.dp_epsilon, config.dp_delta, config.dp_clip_norm,
                   num_examples=len(train), batch_size=config.batch_size, steps=steps)

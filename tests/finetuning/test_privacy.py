@@ -2,6 +2,7 @@
 update, noise calibration against `dp_accounting` called directly, refusals,
 and one DP `finetune()` run."""
 
+import dataclasses
 import json
 
 import dp_accounting
@@ -30,12 +31,14 @@ def _examples():
 
 
 @pytest.fixture
-def model_and_batch(tiny_backbone, tiny_preprocessor):
-    # No dropout: one-at-a-time and vectorised passes must see the same network.
+def model_and_batch(tiny_backbone_config, tiny_preprocessor):
+    # One layer (tracing the vectorised step costs per op); no dropout, so the
+    # one-at-a-time and vectorised passes see the same network.
+    backbone = kerasft.build_backbone(dataclasses.replace(tiny_backbone_config, num_layers=1))
     head = kerasft.get_head("sentiment")(["negative", "positive"], pooling="mean", dropout=0.0)
-    model = kerasft.TaskModel(tiny_backbone, [head], tiny_preprocessor)
+    model = kerasft.TaskModel(backbone, [head], tiny_preprocessor)
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss=model.default_losses())
-    x, y = next(iter(head.make_dataset(_examples(), tiny_preprocessor, batch_size=16)))
+    x, y = next(iter(head.make_dataset(_examples()[4:12], tiny_preprocessor, batch_size=8)))
     return model, x, y
 
 
@@ -63,7 +66,7 @@ def test_per_example_gradients_match_one_at_a_time_and_clip(model_and_batch):
     assert len(grads) == len(expected) == len(model.trainable_variables)
     for got, want in zip(grads, expected):
         np.testing.assert_allclose(got.numpy(), want, atol=ATOL)
-    assert losses.shape == (16,) and y_pred["sentiment"].shape == (16, 2)
+    assert losses.shape == (8,) and y_pred["sentiment"].shape == (8, 2)
 
     norms = _norms(expected)
     clip = float(np.median(norms))  # half the examples above it, half below
@@ -87,7 +90,7 @@ def _weights(model):
 
 def test_dp_step_applies_mean_of_clipped_gradients_plus_noise(model_and_batch):
     model, x, y = model_and_batch
-    expected_batch = 20  # the divisor is the expected batch size, not the 16 here
+    expected_batch = 10  # the divisor is the expected batch size, not the 8 here
     clip = 0.05
     per_example = _one_at_a_time(model, x, y)
     norms = _norms(per_example)
@@ -138,7 +141,7 @@ def test_calibration_round_trip_matches_dp_accounting(epsilon, q, steps):
     (dict(epsilon=0.0), "dp_epsilon"),
     (dict(epsilon=-1.0), "dp_epsilon"),
     (dict(delta=0.01), r"dp_delta.*\(0, 1/N\)"),
-    (dict(delta=1 / 100), "dp_delta"),
+    (dict(delta=0.5), "dp_delta"),
     (dict(clip_norm=0.0), "dp_clip_norm"),
     (dict(batch_size=101), "batch_size"),
 ])
@@ -149,6 +152,29 @@ def test_plan_refuses_unreachable_targets(kwargs, message):
     with pytest.raises(ValueError, match=message):
         privacy.plan(settings.pop("epsilon"), settings.pop("delta"),
                      settings.pop("clip_norm"), **settings)
+
+
+def test_refuses_noise_whose_epsilon_exceeds_target_and_resume(monkeypatch):
+    calibrated = privacy.noise_multiplier_for(2.0, 1e-3, 0.1, 10)
+    monkeypatch.setattr(privacy, "noise_multiplier_for", lambda *a: calibrated * 0.8)
+    with pytest.raises(ValueError, match="above the target dp_epsilon=2.0"):
+        privacy.plan(2.0, 1e-3, 1.0, num_examples=100, batch_size=10, steps=10)
+    config = FinetuneConfig(train="t", validation="v", dp_epsilon=1.0)
+    with pytest.raises(ValueError, match="--resume is not supported"):
+        privacy.setup(config, None, None, [], None, steps_per_epoch=1, replicas=1, resume=True)
+    with pytest.raises(ValueError, match="num_replicas_in_sync=2"):
+        privacy.setup(config, None, None, [], None, steps_per_epoch=1, replicas=2, resume=False)
+
+
+def test_empty_poisson_sample_is_a_noise_only_step(model_and_batch):
+    model, x, y = model_and_batch
+    empty_x = {k: v[:0] for k, v in x.items()}
+    empty_y = {k: v[:0] for k, v in y.items()}
+    step = privacy.PrivateStep(1.0, 1.0, 8, seed=0)
+    noised, losses, _ = step.gradients(model, empty_x, empty_y)
+    assert losses.shape == (0,)
+    values = np.concatenate([g.numpy().ravel() for g in noised])
+    assert np.isfinite(values).all() and np.std(values) == pytest.approx(1 / 8, rel=0.1)
 
 
 def test_plan_defaults_and_spent_refuses_extra_steps():
