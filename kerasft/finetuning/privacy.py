@@ -202,22 +202,21 @@ class PrivateStep:
         self.clip_norm = float(clip_norm)
         self.noise_multiplier = float(noise_multiplier)
         self.expected_batch_size = int(expected_batch_size)
-        self._seed = int.from_bytes(os.urandom(4), "little") >> 1 if seed is None else int(seed)
+        # Its own generator state: noise never repeats across steps or fits
+        # (a second optimizer's `iterations` would restart at 0).
+        seed = int.from_bytes(os.urandom(8), "little") if seed is None else int(seed)
+        self._noise = tf.random.Generator.from_seed(seed)
 
     def gradients(self, model: keras.Model, x, y, sample_weight=None):
         """The noised, clipped mean gradient, the per-example losses and predictions."""
         grads, losses, y_pred = per_example_gradients(model, x, y, sample_weight)
         clipped, _ = clip_gradients(grads, self.clip_norm)
-        seed = tf.stack([tf.constant(self._seed, tf.int64),
-                         tf.cast(model.optimizer.iterations, tf.int64)])
         std = self.noise_multiplier * self.clip_norm
         noised = []
-        for i, g in enumerate(clipped):
+        for g in clipped:
             total = tf.reduce_sum(g, axis=0)
             if std > 0:
-                var_seed = tf.random.experimental.stateless_fold_in(seed, i)
-                total += tf.random.stateless_normal(tf.shape(total), var_seed, stddev=std,
-                                                    dtype=total.dtype)
+                total += self._noise.normal(tf.shape(total), stddev=std, dtype=total.dtype)
             noised.append(total / self.expected_batch_size)
         return noised, losses, y_pred
 

@@ -9,6 +9,8 @@ focal), learning-rate schedule and layer-wise decay are chosen by
 The run directory gets `config.json` (every field, so a result can be traced
 to its strategy and hyper-parameters), `vocab.txt`, `model.keras`,
 `checkpoints/`, `history.json`, `metrics.json` and the head's reports.
+With `dp_epsilon` > 0 it trains with DP-SGD (`kerasft.finetuning.privacy`)
+and `metrics.json` records the privacy spent under `privacy`.
 """
 
 from __future__ import annotations

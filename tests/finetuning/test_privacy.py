@@ -100,13 +100,19 @@ def test_dp_step_applies_mean_of_clipped_gradients_plus_noise(model_and_batch):
             for g in per_example]
     # Noise sigma: the clipped mean plus N(0, (sigma C / B)^2) per coordinate.
     sigma = 2.0
-    noised, _, _ = privacy.PrivateStep(clip, sigma, expected_batch, seed=3).gradients(model, x, y)
-    noise = np.concatenate([(n.numpy() - m).ravel() for n, m in zip(noised, mean)])
-    assert noise.size > 2000
+    noisy = privacy.PrivateStep(clip, sigma, expected_batch, seed=3)
+    draws = []
+    for _ in range(2):
+        noised, _, _ = noisy.gradients(model, x, y)
+        draws.append(np.concatenate([(n.numpy() - m).ravel() for n, m in zip(noised, mean)]))
+    assert draws[0].size > 2000
     # The sample std of >2,000 normals is within 10% with overwhelming probability.
     std = sigma * clip / expected_batch
-    assert np.std(noise) == pytest.approx(std, rel=0.1)
-    assert abs(np.mean(noise)) < 0.1 * std
+    for noise in draws:
+        assert np.std(noise) == pytest.approx(std, rel=0.1)
+        assert abs(np.mean(noise)) < 0.1 * std
+    # Every call draws fresh noise (independent, not a repeated seed).
+    assert abs(np.corrcoef(draws[0], draws[1])[0, 1]) < 0.1
     # Noise 0, through the train step: the SGD(0.5) weight change is -0.5 x the mean.
     before = _weights(model)
     model.dp_step = privacy.PrivateStep(clip, 0.0, expected_batch, seed=1)
