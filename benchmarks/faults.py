@@ -117,12 +117,18 @@ def run(cmd: list[str], log: Path, timeout: float = 1200.0) -> Outcome:
     return Outcome(code, time.monotonic() - start, str(log))
 
 
-def run_and_kill(cmd: list[str], log: Path, kill_at: float) -> Outcome:
-    """Start `cmd` and SIGKILL its process group `kill_at` seconds in."""
+def run_and_kill(cmd: list[str], log: Path, kill_at: float,
+                 trigger: str | None = None) -> Outcome:
+    """Start `cmd` and SIGKILL its process group `kill_at` seconds in, or,
+    with `trigger`, `kill_at` seconds after that text first appears in its
+    output (a moment inside training, after the first checkpoint)."""
     start = time.monotonic()
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
                                 env=CHILD_ENV, start_new_session=True)
+        if trigger:
+            while proc.poll() is None and trigger not in Path(log).read_text(errors="replace"):
+                time.sleep(0.01)
         try:
             code = proc.wait(timeout=kill_at)
             killed = False
@@ -429,6 +435,8 @@ class Binary:
 
     name = ""
     resume_flag = False
+    # Printed when the second epoch starts (the first checkpoint is written).
+    training_trigger: str | None = None
 
     def __init__(self, harness: Harness):
         self.h = harness
@@ -480,6 +488,7 @@ class Binary:
 class Pretrain(Binary):
     name = "pretrain"
     resume_flag = True
+    training_trigger = f"Epoch 2/{PRETRAIN_STEPS // CHECKPOINT_EVERY}"
 
     def command(self, out):
         return [_binary("pretrain"), f"--labelled_data={self.h.data}",
@@ -517,6 +526,7 @@ class Pretrain(Binary):
 class Finetune(Binary):
     name = "finetune"
     resume_flag = True
+    training_trigger = f"Epoch 2/{FINETUNE_EPOCHS}"
 
     def command(self, out):
         backbone = self.run_dir(self.h.reference("pretrain").directory) / "backbone"
@@ -715,8 +725,10 @@ class Trial:
 
 class Harness:
     def __init__(self, workdir: Path, seed: int, parallel: int, kill_window: float = 0.0,
-                 quiet: bool = False, kill_range: tuple[float, float] = (0.0, 1.0)):
+                 quiet: bool = False, kill_range: tuple[float, float] = (0.0, 1.0),
+                 mid_training: float = 0.0):
         self.kill_range = kill_range
+        self.mid_training = mid_training
         self.workdir = workdir
         self.seed = seed
         self.parallel = parallel
@@ -796,7 +808,11 @@ class Harness:
         rng = random.Random(int.from_bytes(key[:8], "big"))
         low, high = self.kill_range
         result.fraction = low + (high - low) * rng.random()
-        result.kill_at = result.fraction * (self.kill_window or self.duration(name))
+        trigger = binary.training_trigger if self.mid_training else None
+        if trigger:
+            result.kill_at = result.fraction * self.mid_training
+        else:
+            result.kill_at = result.fraction * (self.kill_window or self.duration(name))
         trial = self.workdir / name / f"trial-{index:02d}"
         trial.mkdir(parents=True)
         result.directory = str(trial)
@@ -805,7 +821,7 @@ class Harness:
         if isinstance(binary, Export):
             binary.trust_initial(trial, ledger)
         first = run_and_kill(binary.command(binary.run_dir(trial)), trial / "killed.log",
-                             result.kill_at)
+                             result.kill_at, trigger)
         result.killed, result.first_exit = first.killed, first.returncode
         if not first.killed and first.returncode == 0:
             self.measured(name, first.seconds)
@@ -898,6 +914,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill_range", default="0,1",
                         help="LOW,HIGH: kill at a fraction of the run in this range "
                              "(e.g. 0.8,1 to aim at the final writes).")
+    parser.add_argument("--mid_training", type=float, default=0.0,
+                        help="SECONDS: kill pretrain and finetune within this long after "
+                             "their second epoch starts (after the first checkpoint: "
+                             "resume from mid-training), instead of anywhere in the run.")
     args = parser.parse_args(argv)
     kill_range = tuple(float(x) for x in args.kill_range.split(","))
     if len(kill_range) != 2 or not 0 <= kill_range[0] <= kill_range[1]:
@@ -912,7 +932,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(args.workdir).resolve()
     start = time.monotonic()
     harness = Harness(workdir, args.seed, args.parallel, args.kill_window,
-                      kill_range=kill_range)
+                      kill_range=kill_range, mid_training=args.mid_training)
     results = harness.run(binaries, args.trials)
     wall = time.monotonic() - start
     rows = summarize(results, binaries)
