@@ -52,6 +52,34 @@ def temporary_name(path: str) -> str:
     return os.path.join(directory, f"{TMP_PREFIX}{os.getpid()}-{base}")
 
 
+def remove_dead_temporaries(*directories: str | os.PathLike) -> list[str]:
+    """Remove the temporaries that killed processes left in `directories`.
+
+    A process killed with SIGKILL mid-write leaves `.tmp-PID-NAME` behind
+    (a checkpoint directory can be as large as the model). Entries whose
+    process no longer runs on this host are removed; live writers' and
+    other names are left alone. Run directories are written by one host
+    (the chief), so a pid names a process of this host.
+
+    Example:
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(d, ".tmp-999999999-metrics.json"), "w")
+    >>> remove_dead_temporaries(d)
+    ['.tmp-999999999-metrics.json']
+    """
+    removed = []
+    for directory in directories:
+        if not os.path.isdir(directory):
+            continue
+        for name in sorted(os.listdir(directory)):
+            pid = name[len(TMP_PREFIX):].split("-", 1)[0]
+            if name.startswith(TMP_PREFIX) and pid.isdigit() and not pid_alive(int(pid)):
+                _remove(os.path.join(directory, name))
+                removed.append(name)
+    return removed
+
+
 def _remove(path: str) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path, ignore_errors=True)

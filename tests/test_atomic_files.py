@@ -131,3 +131,17 @@ def test_a_missing_directory_stays_a_file_not_found_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         write_text(tmp_path / "absent" / "report.md", "x")
     assert _left(tmp_path) == []
+
+
+def test_dead_processes_temporaries_are_removed_live_ones_kept(tmp_path):
+    dead_file = tmp_path / ".tmp-999999999-metrics.json"
+    dead_file.write_text("{")
+    dead_dir = tmp_path / ".tmp-999999998-step-00000004"
+    (dead_dir / "sub").mkdir(parents=True)
+    live = tmp_path / f".tmp-{os.getpid()}-model.keras"
+    live.write_text("writing")
+    other = tmp_path / ".tmp-notes"
+    other.write_text("")
+    removed = atomic_files.remove_dead_temporaries(tmp_path, tmp_path / "absent")
+    assert removed == [dead_dir.name, dead_file.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])

@@ -53,7 +53,7 @@ def remove_stale_temporaries(model_dir: str | os.PathLike) -> list[str]:
     did not make are left alone.
 
     Args:
-        model_dir: `EXPORT_ROOT/NAME`.
+        model_dir: `EXPORT_ROOT/NAME` (or `EXPORT_ROOT`, for `models.config`).
 
     Returns:
         The names removed.
@@ -187,7 +187,11 @@ def prune_versions(model_dir: str | os.PathLike, keep: int) -> list[int]:
         # A directory named "01" is version 1 too.
         for child in model_dir.iterdir():
             if _NUMERIC.fullmatch(child.name) and int(child.name) == version:
-                shutil.rmtree(child)
+                # Renamed first: TF Serving must never see a half-deleted
+                # version; a kill mid-delete leaves a stale temporary.
+                doomed_path = _temporary_path(model_dir, child.name)
+                os.replace(child, doomed_path)
+                shutil.rmtree(doomed_path)
     return doomed
 
 
@@ -342,6 +346,7 @@ def write_models_config(
             f"export_root={str(export_root)!r}. Export a model first."
         )
     path = export_root / MODELS_CONFIG_FILENAME
+    remove_stale_temporaries(export_root)  # an earlier writer killed mid-write
     tmp_path = _temporary_path(export_root, MODELS_CONFIG_FILENAME)
     try:
         tmp_path.write_text(text_format.MessageToString(config), encoding="utf-8")

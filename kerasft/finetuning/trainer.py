@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from kerasft.atomic_files import atomic_path, write_json
+from kerasft.atomic_files import atomic_path, remove_dead_temporaries, write_json
 from kerasft.checkpoints import (
     Checkpoint,
     Checkpointer,
@@ -186,6 +186,7 @@ def _finetune(config: FinetuneConfig, run_dir: str, resume_from: str,
     keras.utils.set_random_seed(config.seed)
     backup_dir = os.path.join(run_dir, BACKUP_DIR)
     checkpoint = _resume_point(config, backup_dir, resume_from, resume)
+    remove_dead_temporaries(run_dir, backup_dir, os.path.join(run_dir, "checkpoints"))
     resumed_epoch = 0 if checkpoint is None else int(checkpoint.state["epoch"])
     head_cls = get_head(config.head)
     train = head_cls.read_examples(config.train)

@@ -250,6 +250,8 @@ def pretrain(
         logging.warning("Nothing to resume in %s; starting from step 0.", backup_dir)
     if not resume and os.path.exists(backup_dir):
         shutil.rmtree(backup_dir)
+    atomic_files.remove_dead_temporaries(
+        run_dir, backup_dir, os.path.join(run_dir, "checkpoints"))
     with strategy.scope():
         model, counter = make_pretraining_model(backbone, config)
     initial_step = 0

@@ -264,3 +264,27 @@ def test_stale_temporaries_of_dead_writers_only_are_removed(tmp_path):
     versioning.write_version(tmp_path, "sentiment", fake_saved_model)
     assert not dead_again.exists() and live.exists()
     assert versioning.list_versions(model_dir) == [1]
+
+
+def test_a_pruned_version_disappears_at_once_even_if_deleting_it_fails(tmp_path, monkeypatch):
+    for _ in range(2):
+        versioning.write_version(tmp_path, "sentiment", fake_saved_model)
+
+    def killed_mid_delete(path, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(versioning.shutil, "rmtree", killed_mid_delete)
+    with pytest.raises(KeyboardInterrupt):
+        versioning.prune_versions(tmp_path / "sentiment", keep=1)
+    # Version 1 was renamed out of TF Serving's sight before the delete began.
+    names, hidden = numeric_and_hidden(tmp_path / "sentiment")
+    assert versioning.list_versions(tmp_path / "sentiment") == [2]
+    assert len(hidden) == 1 and hidden[0].startswith(".tmp-1-")
+
+
+def test_models_config_removes_a_dead_writers_temporary(tmp_path):
+    versioning.write_version(tmp_path, "sentiment", fake_saved_model)
+    dead = tmp_path / f".tmp-models.config-{versioning._host()}-999999999-0badcafe"
+    dead.write_text("half")
+    versioning.write_models_config(tmp_path)
+    assert not dead.exists() and (tmp_path / "models.config").is_file()
