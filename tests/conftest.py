@@ -18,7 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 for _var in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import random  # noqa: E402
+
 import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from absl import logging  # noqa: E402
 import pytest  # noqa: E402
 
@@ -112,8 +115,25 @@ def write_jsonl(path: pathlib.Path, rows: list[dict]) -> pathlib.Path:
 
 
 @pytest.fixture(autouse=True)
-def _seed():
-    keras.utils.set_random_seed(0)
+def _seed(monkeypatch):
+    """Every test starts from seed 0 (Python, NumPy, Keras, TensorFlow).
+
+    `tf.random.set_seed` also clears every cached kernel, so a test after
+    another would re-instantiate the functions of session-scoped models and
+    SavedModels (measured: 0.4 s a signature call instead of 1 ms). When
+    TensorFlow's global seed is already 0 it is not set again; the op-seed
+    sequence is reset either way, so unseeded ops draw the same seeds.
+    """
+    from tensorflow.python.eager import context
+
+    tf_context = context.context()
+    if tf_context._seed == 0:
+        with monkeypatch.context() as patch:
+            patch.setattr(tf.random, "set_seed", lambda seed: None)
+            keras.utils.set_random_seed(0)
+        tf_context._rng = random.Random(0)
+    else:
+        keras.utils.set_random_seed(0)
 
 
 @pytest.fixture

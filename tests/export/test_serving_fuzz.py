@@ -73,15 +73,6 @@ FUZZ = settings(
 LONG_TEXT_SECONDS = 5.0  # NER on 100k characters (linear: ~0.1 s; it was 20 s)
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    """Overrides the suite's per-test `keras.utils.set_random_seed(0)`: it
-    clears TF's function caches, so every test would pay each signature's
-    first-call cost (about a second a signature) again. Nothing here draws
-    random numbers after the session fixture has seeded the models."""
-    yield
-
-
 class Served:
     """The two loaded SavedModels and all their signatures by name."""
 
