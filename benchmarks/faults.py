@@ -264,39 +264,13 @@ def scan_artifacts(root: Path, report_ending: str | None = None) -> Scan:
 # Checkpoints and versions
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def newest_sound_checkpoint(backup: Path) -> dict | None:
-    """The `state.json` of the newest complete `backup/step-N/`, or None.
+    """The `state.json` of the newest sound `backup/step-N/` (the one
+    `--resume` takes: `kerasft.checkpoints.latest_checkpoint`), or None."""
+    from kerasft.checkpoints import latest_checkpoint
 
-    Sound: `state.json` parses with an integer step, the weights file is
-    there and matches its recorded SHA-256 (what --resume accepts).
-    """
-    if not backup.is_dir():
-        return None
-    names = sorted((n for n in os.listdir(backup)
-                    if n.startswith("step-") and n[5:].isdigit()), reverse=True)
-    for name in names:
-        directory = backup / name
-        try:
-            state = json.loads((directory / "state.json").read_text())
-        except (OSError, ValueError):
-            continue
-        weights = directory / "masked_lm.weights.h5"
-        if not isinstance(state, dict) or not isinstance(state.get("step"), int):
-            continue
-        if not weights.is_file():
-            continue
-        if state.get("weights_sha256") not in (None, _sha256(weights)):
-            continue
-        return state
-    return None
+    checkpoint = latest_checkpoint(str(backup))
+    return None if checkpoint is None else checkpoint.state
 
 
 def h5_arrays(path: Path) -> dict:

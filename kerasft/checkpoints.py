@@ -218,12 +218,6 @@ def latest_checkpoint(directory: str) -> Checkpoint | None:
     return None
 
 
-def read_state(directory: str) -> dict | None:
-    """The state of the newest sound checkpoint in `directory`, or None."""
-    checkpoint = latest_checkpoint(directory)
-    return None if checkpoint is None else checkpoint.state
-
-
 def restore_state(model, path: str, state: dict) -> None:
     """Load weights, optimizer state and RNG of the checkpoint at `path`."""
     if not model.optimizer.built:
