@@ -42,6 +42,8 @@ class FinetuneRecipe(BackboneSize):
         weight_decay: AdamW weight decay.
         dropout: head dropout.
         pooling: head pooling (`cls` or `mean`) for classification heads.
+        classifier: single-label heads' output layer: `linear` or
+            `prototypical` (distance to a learned class prototype).
         patience: early-stopping patience in epochs.
         monitor: validation metric to early-stop on: `loss`, a compiled
             metric (`accuracy`) or any number in the head's own report
@@ -62,6 +64,11 @@ class FinetuneRecipe(BackboneSize):
     weight_decay: float = option(0.01, "AdamW weight decay (not on biases and LayerNorms).")
     dropout: float = option(0.1, "Head dropout.")
     pooling: str = option("cls", "Classification pooling: cls (pooler) or mean (token average).")
+    classifier: str = option(
+        "linear",
+        "Single-label output layer: linear, or prototypical (a class scores by "
+        "the distance to a learned prototype; for small labelled sets).",
+    )
     patience: int = option(2, "Early-stopping patience in epochs.")
     monitor: str = option(
         "accuracy",

@@ -66,6 +66,12 @@ def _head_kwargs(head_cls, config: FinetuneConfig) -> dict:
             "are not fine-tuning settings. Expected names of `FinetuneConfig` "
             "fields (e.g. 'dropout', 'pooling')."
         )
+    if config.classifier != "linear" and "classifier" not in head_cls.trainer_options:
+        raise ValueError(
+            f"classifier={config.classifier!r} needs a single-label classification "
+            f"head, but head {config.head!r} ({head_cls.__name__}) has one output "
+            "layer only. Use classifier='linear' (the default) with this head."
+        )
     return {option: getattr(config, option) for option in head_cls.trainer_options}
 
 

@@ -12,6 +12,7 @@ import tensorflow as tf
 from kerasft.atomic_files import write_text
 from kerasft.data.jsonl import LabelledText, read_labelled_jsonl
 from kerasft.head.base import PooledTextHead
+from kerasft.head.prototypes import PrototypeLogits
 from kerasft.metrics.classification import (
     classification_report,
     format_report,
@@ -19,17 +20,39 @@ from kerasft.metrics.classification import (
 )
 
 
+CLASSIFIERS = ("linear", "prototypical")
+
+
 class ClassificationHead(PooledTextHead):
     """Sequence classification: one label per text, softmax over `labels`.
 
-    Args: `labels` (the class names, in output order), `pooling`, `dropout`
-    and `name`, as in `PooledTextHead`.
+    Args:
+        labels, pooling, dropout, name: as in `PooledTextHead`.
+        classifier: `"linear"` (a dense layer) or `"prototypical"` (a class
+            scores by its distance to a learned prototype, `PrototypeLogits`;
+            for small labelled sets). Both give the same outputs.
 
     Example:
-    >>> head = ClassificationHead(["negative", "positive"])
+    >>> head = ClassificationHead(["negative", "positive"], classifier="prototypical")
     """
 
     summary_metrics = ("accuracy", "macro_f1")
+    trainer_options = ("dropout", "pooling", "classifier")
+
+    def __init__(self, labels, pooling="cls", dropout=0.1, name=None,
+                 classifier: str = "linear", **kwargs):
+        super().__init__(labels=labels, pooling=pooling, dropout=dropout, name=name, **kwargs)
+        if classifier not in CLASSIFIERS:
+            raise ValueError(
+                f"`classifier` must be one of {CLASSIFIERS}. Received: "
+                f"classifier={classifier!r}."
+            )
+        self.classifier = classifier
+        if classifier == "prototypical":
+            self.output_dense = PrototypeLogits(self.num_labels, name="logits")
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "classifier": self.classifier}
 
     @classmethod
     def read_examples(cls, path, **kwargs) -> list[LabelledText]:

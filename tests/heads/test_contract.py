@@ -28,6 +28,14 @@ from conftest import REPO
 EXTRA_TEXTS = ["", "zebra quagga"]  # empty and all-unknown inputs must serve too
 
 HEAD_NAMES = kerasft.available_heads()
+# Every head with a choice of output layer is held to the contract with each
+# non-default one too, under its own name: `NAME_prototypical`.
+VARIANTS = {
+    f"{name}_prototypical": (name, {"classifier": "prototypical",
+                                    "name": f"{name}_prototypical"})
+    for name in HEAD_NAMES
+    if "classifier" in kerasft.get_head(name).trainer_options
+}
 
 TOY_SETUP_CFG = """\
 [metadata]
@@ -94,7 +102,8 @@ def built(request, tmp_path_factory):
             return cache[name]
         if name == "toy":
             request.getfixturevalue("toy_plugin")
-        head_cls = kerasft.get_head(name)
+        registered, head_kwargs = VARIANTS.get(name, (name, None))
+        head_cls = kerasft.get_head(registered)
         if head_cls.example_data is None:
             pytest.fail(
                 f"Head {name!r} ({head_cls.__module__}) declares no tiny example "
@@ -116,7 +125,8 @@ def built(request, tmp_path_factory):
             vocabulary_size=len(vocab), num_layers=1, num_heads=2,
             hidden_dim=16, intermediate_dim=32, dropout=0.0, max_sequence_length=16,
         ))
-        model = testing.check_head_builds(head_cls, examples, preprocessor, backbone)
+        model = testing.check_head_builds(head_cls, examples, preprocessor, backbone,
+                                          head_kwargs=head_kwargs)
         texts = [head_cls.example_text(e) for e in examples[:4]] + EXTRA_TEXTS
         cache[name] = (model, examples, texts)
         return cache[name]
@@ -124,7 +134,14 @@ def built(request, tmp_path_factory):
     return get
 
 
-ALL_NAMES = HEAD_NAMES + ["toy"]
+ALL_NAMES = HEAD_NAMES + list(VARIANTS) + ["toy"]
+
+
+def test_prototypical_variants_cover_the_single_label_heads():
+    # Single-label heads only: token and multi-label heads keep one layer.
+    assert {"sentiment_prototypical", "style_prototypical",
+            "topic_prototypical"} <= set(VARIANTS)
+    assert not any(n.startswith(("ner", "style_multilabel")) for n in VARIANTS)
 
 
 @pytest.mark.parametrize("name", ALL_NAMES)
