@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from kerasft.backbone import BackboneSize, option
+from kerasft.head.classification import CLASSIFIERS
 from kerasft.optim.optimizers import SCHEDULES
 
 STRATEGIES = ("full", "linear_probe", "two_stage", "gradual_unfreezing")
@@ -68,6 +69,7 @@ class FinetuneRecipe(BackboneSize):
         "linear",
         "Single-label output layer: linear, or prototypical (a class scores by "
         "the distance to a learned prototype; for small labelled sets).",
+        choices=CLASSIFIERS,
     )
     patience: int = option(2, "Early-stopping patience in epochs.")
     monitor: str = option(

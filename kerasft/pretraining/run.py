@@ -38,6 +38,7 @@ from kerasft.checkpoints import weights_fingerprint
 from kerasft.distribution import current_strategy, distribution_record, worker_output_dir
 from kerasft.pretraining.loop import pretrain
 from kerasft.pretraining.mlm import PretrainConfig
+from kerasft.pretraining.vocabulary_extension import extend_vocabulary
 from kerasft.tokenizers import (
     SentencePiecePreprocessor,
     TextPreprocessor,
@@ -74,6 +75,10 @@ class PretrainRunConfig(BackboneSize):
             pretraining; recorded in the config and warned about).
         init_backbone: start from this backbone directory (kerasft,
             keras-hub preset, or Hugging Face BERT); its vocabulary is kept.
+        extend_vocabulary: with `init_backbone`, learn up to this many new
+            WordPiece pieces from the corpora, append them to the checkpoint's
+            vocabulary and grow its token embedding
+            (`kerasft.pretraining.vocabulary_extension`); 0 keeps it as is.
         tokenizer: `"wordpiece"` or `"sentencepiece"` for a new tokenizer
             (ignored with `init_backbone`, whose own tokenizer is kept).
         lowercase: new tokenizer casing.
@@ -110,6 +115,11 @@ class PretrainRunConfig(BackboneSize):
         "Start from this backbone directory (kerasft, keras-hub preset or Hugging "
         "Face BERT); its vocabulary is kept. Empty: a new random backbone.",
     )
+    extend_vocabulary: int = option(
+        0,
+        "With --init_backbone: learn up to N new WordPiece pieces from the "
+        "corpora, append them (old ids unchanged) and grow the embedding.",
+    )
     tokenizer: str = option(
         "wordpiece",
         "Tokenizer trained for a new backbone (a starting checkpoint keeps its own).",
@@ -128,6 +138,14 @@ class PretrainRunConfig(BackboneSize):
 
     def __post_init__(self):
         check_choices(self)
+        if self.extend_vocabulary < 0 or (self.extend_vocabulary and not self.init_backbone):
+            raise ValueError(
+                "`extend_vocabulary` adds pieces to a starting checkpoint's "
+                "vocabulary: it needs `init_backbone` and a count >= 0. Received: "
+                f"extend_vocabulary={self.extend_vocabulary!r}, "
+                f"init_backbone={self.init_backbone!r}. A new backbone trains "
+                "its own tokenizer (--vocabulary_size)."
+            )
 
 
 def resolve_sources(config: PretrainRunConfig) -> list[CorpusSource]:
@@ -247,8 +265,17 @@ def _run(config: PretrainRunConfig, train_config: PretrainConfig, run_dir: str,
                     max_sequence_length=config.sequence_length,
                 )
             )
+    extension = None
     if config.init_backbone:
         # Rebuilt outside the scope, for the same reason.
+        preprocessor = type(preprocessor).from_config(preprocessor.get_config())
+    if config.extend_vocabulary:
+        vocab_texts = train_texts.take(config.vocabulary_documents)
+        with strategy.scope():
+            backbone, preprocessor, extension = extend_vocabulary(
+                backbone, preprocessor, vocab_texts, config.extend_vocabulary,
+                held_out=validation,
+            )
         preprocessor = type(preprocessor).from_config(preprocessor.get_config())
     save_vocabulary(preprocessor.vocabulary, os.path.join(run_dir, "vocab.txt"))
     if isinstance(preprocessor, SentencePiecePreprocessor):
@@ -281,6 +308,8 @@ def _run(config: PretrainRunConfig, train_config: PretrainConfig, run_dir: str,
     )
     metrics["transductive_test_text"] = transductive
     metrics["vocabulary_size"] = preprocessor.vocabulary_size
+    if extension is not None:
+        metrics["vocabulary_extension"] = extension
     metrics["num_replicas_in_sync"] = placement["num_replicas_in_sync"]
     metrics["global_batch_size"] = placement["global_batch_size"]
     metrics["num_workers"] = placement["num_workers"]

@@ -29,6 +29,7 @@ def train_wordpiece_vocabulary(
     lowercase: bool = True,
     reserved_tokens: Sequence[str] = SPECIAL_TOKENS,
     min_frequency: int = 2,
+    learned_order: bool = False,
 ) -> list[str]:
     """Learn a WordPiece vocabulary with Hugging Face `tokenizers` (Rust).
 
@@ -49,6 +50,9 @@ def train_wordpiece_vocabulary(
         reserved_tokens: tokens placed first; must contain the five BERT
             special tokens.
         min_frequency: a merge must be seen this often to become a piece.
+        learned_order: keep the pieces in the order they were learned (the
+            alphabet, then merges, most frequent first) instead of sorted;
+            what vocabulary extension ranks new pieces by.
 
     Example:
     >>> vocab = train_wordpiece_vocabulary(["a tiny corpus"] * 20, 50)
@@ -110,9 +114,11 @@ def train_wordpiece_vocabulary(
     )
     tokenizer.train_from_iterator(iterate(), trainer=trainer)
     # Sorted after the reserved tokens: WordPiece matching ignores ids.
-    learned = {code_points.decode(piece) for piece in tokenizer.get_vocab()}
-    learned -= set(reserved_tokens)
-    vocab = list(reserved_tokens) + sorted(learned)
+    ids = tokenizer.get_vocab()
+    learned = [code_points.decode(piece) for piece in sorted(ids, key=ids.get)]
+    reserved = set(reserved_tokens)
+    learned = [piece for piece in dict.fromkeys(learned) if piece not in reserved]
+    vocab = list(reserved_tokens) + (learned if learned_order else sorted(learned))
     logging.info(
         "Trained a WordPiece vocabulary of %d pieces (%d asked for) in %.1fs.",
         len(vocab), vocabulary_size, time.time() - start,
