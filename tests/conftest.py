@@ -192,6 +192,14 @@ def tiny_sentiment_model(tiny_backbone, tiny_preprocessor):
     return model
 
 
+def tiny_sentiment_examples() -> list:
+    """`POSITIVE` and `NEGATIVE` as in-memory sentiment examples."""
+    from kerasft.data.jsonl import LabelledText
+
+    return ([LabelledText(t, "positive", "mem", i) for i, t in enumerate(POSITIVE)]
+            + [LabelledText(t, "negative", "mem", i) for i, t in enumerate(NEGATIVE)])
+
+
 @pytest.fixture(scope="session")
 def trained_tiny_sentiment_model():
     """A tiny one-head model trained until it learns the tiny task.
@@ -199,7 +207,6 @@ def trained_tiny_sentiment_model():
     Session-scoped (training is the slow part); tests must not modify it.
     """
     import kerasft
-    from kerasft.data.jsonl import LabelledText
 
     keras.utils.set_random_seed(0)
     pre = kerasft.TextPreprocessor(TINY_VOCAB, sequence_length=16)
@@ -211,8 +218,7 @@ def trained_tiny_sentiment_model():
     model = kerasft.TaskModel(backbone, [head], pre)
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=model.default_losses(),
                   metrics=model.default_metrics())
-    examples = [LabelledText(t, "positive", "mem", i) for i, t in enumerate(POSITIVE)]
-    examples += [LabelledText(t, "negative", "mem", i) for i, t in enumerate(NEGATIVE)]
+    examples = tiny_sentiment_examples()
     ds = head.make_dataset(examples, pre, batch_size=8, shuffle=True, seed=0)
     model.fit(ds, epochs=15, verbose=0)
     return model

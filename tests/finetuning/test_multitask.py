@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 import kerasft
-from kerasft.data.jsonl import LabelledText
 from kerasft.finetuning.multitask import batch_task, multitask_dataset, sequential_fit
-from conftest import NEGATIVE, POSITIVE
+from conftest import tiny_sentiment_examples
 
 NER_CONLL = """\
 EU NNP B-NP B-ORG
@@ -41,8 +40,7 @@ dull JJ O O
 def two_head(tiny_backbone, tiny_preprocessor, tmp_path):
     """A sentiment + NER model and each head's tiny batched dataset."""
     sentiment = kerasft.get_head("sentiment")(["negative", "positive"], pooling="mean")
-    s_examples = [LabelledText(t, "positive", "mem", i) for i, t in enumerate(POSITIVE)]
-    s_examples += [LabelledText(t, "negative", "mem", i) for i, t in enumerate(NEGATIVE)]
+    s_examples = tiny_sentiment_examples()
     ner_cls = kerasft.get_head("ner")
     path = tmp_path / "tiny.conll"
     path.write_text(NER_CONLL, encoding="utf-8")

@@ -13,12 +13,11 @@ import tensorflow as tf
 from dp_accounting.rdp import RdpAccountant
 
 import kerasft
-from kerasft.data.jsonl import LabelledText
 from kerasft.finetuning import privacy
 from kerasft.finetuning.config import FinetuneConfig
 from kerasft.finetuning.trainer import finetune
 
-from conftest import NEGATIVE, POSITIVE
+from conftest import tiny_sentiment_examples
 
 # float32 gradients of a tiny model: vectorised and one-at-a-time agree to
 # rounding (measured max abs difference ~6e-6).
@@ -26,8 +25,7 @@ ATOL = 1e-5
 
 
 def _examples():
-    return ([LabelledText(t, "positive", "mem", i) for i, t in enumerate(POSITIVE)]
-            + [LabelledText(t, "negative", "mem", i) for i, t in enumerate(NEGATIVE)])
+    return tiny_sentiment_examples()
 
 
 @pytest.fixture

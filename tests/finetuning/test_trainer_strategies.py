@@ -124,12 +124,9 @@ def test_unknown_init_model_is_a_clear_error(tiny_sentiment_files, tmp_path):
 # --- the same strategies with plain Keras `model.fit` ------------------------
 
 def _examples():
-    from conftest import NEGATIVE, POSITIVE
-    from kerasft.data.jsonl import LabelledText
+    from conftest import tiny_sentiment_examples
 
-    return [LabelledText(t, "positive", "mem", i) for i, t in enumerate(POSITIVE)] + [
-        LabelledText(t, "negative", "mem", i) for i, t in enumerate(NEGATIVE)
-    ]
+    return tiny_sentiment_examples()
 
 
 def _dataset(model, examples):

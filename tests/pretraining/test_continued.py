@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import minilm_dir, POSITIVE, NEGATIVE
+from conftest import minilm_dir, tiny_sentiment_examples
 from kerasft.backbone import load_backbone
 from kerasft.pretraining.mlm import PretrainConfig
 from kerasft.pretraining.run import PretrainRunConfig, run_pretraining
@@ -41,11 +41,9 @@ def test_continued_pretraining_reloads_and_fine_tunes(tmp_path, tiny_sentiment_f
     # loss (the CLI's --backbone path is covered by the demo chain's test).
     import kerasft
     from kerasft import testing
-    from kerasft.data.jsonl import LabelledText
 
     head = kerasft.get_head("sentiment")(["negative", "positive"], pooling="mean")
     model = kerasft.TaskModel(backbone, [head], pre)
-    examples = [LabelledText(t, "positive", "mem", i) for i, t in enumerate(POSITIVE)]
-    examples += [LabelledText(t, "negative", "mem", i) for i, t in enumerate(NEGATIVE)]
+    examples = tiny_sentiment_examples()
     before, after = testing.check_one_step_lowers_loss(model, examples, learning_rate=1e-4)
     assert after < before

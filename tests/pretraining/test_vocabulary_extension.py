@@ -7,10 +7,9 @@ import pytest
 import tensorflow as tf
 
 import kerasft
-from conftest import NEGATIVE, POSITIVE, TINY_VOCAB
+from conftest import POSITIVE, TINY_VOCAB, tiny_sentiment_examples
 from kerasft import testing
 from kerasft.backbone import BackboneConfig, build_backbone, load_backbone
-from kerasft.data.jsonl import LabelledText
 from kerasft.pretraining.mlm import PretrainConfig
 from kerasft.tokenizers import TextPreprocessor
 from kerasft.pretraining.run import PretrainRunConfig, run_pretraining
@@ -103,8 +102,7 @@ def test_extended_checkpoint_pretrains_reloads_fine_tunes_and_serves(tmp_path, t
 
     head = kerasft.get_head("sentiment")(["negative", "positive"], pooling="mean")
     model = kerasft.TaskModel(backbone, [head], pre)
-    examples = [LabelledText(t, "positive", "mem", i) for i, t in enumerate(POSITIVE)]
-    examples += [LabelledText(t, "negative", "mem", i) for i, t in enumerate(NEGATIVE)]
+    examples = tiny_sentiment_examples()
     before, after = testing.check_one_step_lowers_loss(model, examples, learning_rate=1e-3)
     assert after < before
     result = testing.check_export_and_serve({"extended": model}, DOMAIN[:3] + POSITIVE[:2],
