@@ -53,7 +53,8 @@ demo-chain: $(STAMP)
 # Two workers (one a core); worksteal keeps both busy to the end. Docstring
 # examples run as doctests (the binaries' modules define absl flags at
 # import, so they cannot share one process and are tested through tests/cli).
-PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist worksteal
+# --durations: every run names its 20 slowest tests (the suite's time budget is 12 minutes).
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist worksteal --durations=20
 SUITE := --doctest-modules --ignore=kerasft/cli kerasft heads tests
 
 test: $(STAMP)
