@@ -34,8 +34,12 @@ def new_pieces(
 ) -> list[str]:
     """Up to `count` WordPiece pieces learned from `texts` that `vocabulary` lacks.
 
-    Pieces come in the order the learner found them (alphabet, then merges,
-    most frequent first), so the first `count` new ones are kept.
+    The learner's vocabulary holds every intermediate merge (`wh`, `wor`
+    on the way to `would`), most of which greedy longest-match never uses
+    beside a checkpoint that already spells the whole word. So every
+    candidate is appended to `vocabulary`, `texts` are tokenized with that,
+    and the `count` candidates used most often are kept (ties: the order
+    the learner found them; never-used ones are dropped).
 
     Args:
         texts: the new corpus, scalar strings.
@@ -44,18 +48,32 @@ def new_pieces(
         lowercase: the checkpoint tokenizer's casing.
 
     Example:
-    >>> new_pieces(tf.data.Dataset.from_tensor_slices(["thou art"] * 9), ["[PAD]"], 2,  # doctest: +SKIP
+    >>> texts = tf.data.Dataset.from_tensor_slices(["thou art"] * 9)
+    >>> new_pieces(texts, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "art"], 1,
     ...            lowercase=True)
+    ['thou']
     """
     if count <= 0:
         raise ValueError(f"`count` must be > 0. Received: count={count!r}.")
     known = set(vocabulary)
-    # Enough room for the corpus's common pieces and `count` new ones beyond them.
+    # Room for the corpus's common pieces (a checkpoint's worth, at least
+    # 1,000: the alphabet alone can fill a small one) and `count` beyond them.
     learned = train_wordpiece_vocabulary(
-        texts, len(vocabulary) + count, lowercase=lowercase, learned_order=True
+        texts, max(len(vocabulary), 1000) + count, lowercase=lowercase,
+        learned_order=True,
     )
-    fresh = [piece for piece in learned[len(SPECIAL_TOKENS):] if piece not in known]
-    return fresh[:count]
+    candidates = [p for p in learned[len(SPECIAL_TOKENS):] if p not in known]
+    if not candidates:
+        return []
+    extended = TextPreprocessor(list(vocabulary) + candidates, lowercase=lowercase)
+    first = len(vocabulary)
+    uses = np.zeros(len(candidates), np.int64)
+    for batch in texts.batch(1024):
+        ids = extended.tokenize(batch).flat_values.numpy()
+        ids = ids[ids >= first] - first
+        uses += np.bincount(ids, minlength=len(candidates))
+    ranked = sorted(range(len(candidates)), key=lambda i: (-uses[i], i))
+    return [candidates[i] for i in ranked[:count] if uses[i] > 0]
 
 
 def old_piece_ids(piece: str, index: dict[str, int]) -> list[int]:

@@ -37,7 +37,14 @@ def test_new_pieces_are_absent_from_the_vocabulary_and_capped():
     added = new_pieces(texts, TINY_VOCAB, 5, lowercase=True)
     assert 0 < len(added) <= 5
     assert not set(added) & set(TINY_VOCAB)
-    assert "thou" in new_pieces(texts, TINY_VOCAB, 50, lowercase=True)
+    many = new_pieces(texts, TINY_VOCAB, 50, lowercase=True)
+    assert "thou" in many
+    # Only pieces greedy longest-match actually uses on the corpus, not the
+    # learner's intermediate merges (`kn` on the way to `knave`).
+    extended = TextPreprocessor(TINY_VOCAB + many)
+    used = set(extended.tokenize(tf.constant(DOMAIN)).flat_values.numpy().tolist())
+    assert all(extended.vocabulary.index(p) in used for p in many)
+    assert "kn" not in many and "knave" in many
 
 
 def test_grow_keeps_every_weight_and_starts_new_rows_at_the_old_pieces_mean(tiny_backbone):
