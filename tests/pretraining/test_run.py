@@ -36,7 +36,8 @@ def test_run_config_records_its_settings_flat():
     # from PretrainRunConfig, one flat dict as before.
     assert dataclasses.asdict(PretrainRunConfig(num_layers=1, corpora=("a.txt",))) == {
         "corpora": ("a.txt",), "labelled_data": "", "labelled_splits": ("train",),
-        "allow_test_text": False, "init_backbone": "", "tokenizer": "wordpiece",
+        "allow_test_text": False, "init_backbone": "", "extend_vocabulary": 0,
+        "tokenizer": "wordpiece",
         "vocabulary_size": 8000, "lowercase": True, "vocabulary_documents": 200_000,
         "sequence_length": 128, "num_layers": 1, "num_heads": 4, "hidden_dim": 128,
         "intermediate_dim": 512, "dropout": 0.0, "finetune_dropout": 0.1,
