@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import subprocess
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Two xdist workers share two cores, and the models here are tiny: one TF
@@ -107,6 +108,29 @@ def write_tiny_hf_bert(directory: pathlib.Path, vocab: list[str]) -> pathlib.Pat
 def tiny_hf_bert_dir(tmp_path_factory) -> pathlib.Path:
     """`write_tiny_hf_bert` over the tiny vocabulary, once a session."""
     return write_tiny_hf_bert(tmp_path_factory.mktemp("tiny_hf_bert"), TINY_VOCAB)
+
+
+def run_binary_cases(binary: str, cases: list, tmp_path: pathlib.Path,
+                     cwd: pathlib.Path = REPO) -> list[subprocess.CompletedProcess]:
+    """Run `binary` (e.g. "kerasft-finetune") on each case, all in one fresh
+    process (`tests/binary_cases.py`); one result per case. A case is an argv
+    list, or `(argv, stdin_text)`."""
+    import sys
+
+    cases = [case if isinstance(case, tuple) else (case, None) for case in cases]
+    prog = pathlib.Path(sys.executable).parent / binary
+    cases_path, results_path = tmp_path / f"{binary}-cases.json", tmp_path / f"{binary}-results.json"
+    cases_path.write_text(json.dumps([[[str(a) for a in argv], stdin] for argv, stdin in cases]))
+    done = subprocess.run(
+        # -P: not tests/ on sys.path (its heads/ would shadow the real package).
+        [sys.executable, "-P", str(REPO / "tests" / "binary_cases.py"), str(prog),
+         str(cases_path), str(results_path)],
+        cwd=cwd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+    )
+    assert done.returncode == 0, f"the case runner failed:\n{done.stderr[-4000:]}"
+    return [subprocess.CompletedProcess([binary, *argv], r["returncode"], r["stdout"], r["stderr"])
+            for (argv, _), r in zip(cases, json.loads(results_path.read_text()))]
 
 
 def write_jsonl(path: pathlib.Path, rows: list[dict]) -> pathlib.Path:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import NEGATIVE, POSITIVE, REPO, write_jsonl
+from conftest import NEGATIVE, POSITIVE, REPO, run_binary_cases, write_jsonl
 
 # Every test here runs a binary in a fresh process.
 pytestmark = pytest.mark.subprocess
@@ -28,28 +28,6 @@ def run(binary, *args, cwd=REPO, check=True, stdin=None):
             f"{result.stderr[-4000:]}"
         )
     return result
-
-
-@pytest.mark.parametrize(
-    "binary, documented",
-    [
-        ("kerasft-pretrain", ["--corpus", "--labelled_data", "--init_backbone", "--steps",
-                              "--[no]resume", "Corpus spec", "The run directory"]),
-        ("kerasft-finetune", ["--head", "--train", "--backbone", "--epochs", "--patience",
-                              "Registered head name"]),
-        ("kerasft-export", ["--model", "--export_dir", "--keep", "--verify",
-                            "TF Serving model base directory"]),
-        ("kerasft-predict", ["--saved_model", "--server", "--signature",
-                             "TF Serving REST address"]),
-    ],
-)
-def test_help_lists_documented_flags(binary, documented):
-    result = run(binary, "--help", check=False)
-    assert result.returncode in (0, 1)  # absl exits 1 after --help
-    text = result.stdout + result.stderr
-    assert binary in text  # the module docstring is the usage text
-    for flag in documented:
-        assert flag in text, flag
 
 
 @pytest.fixture
@@ -96,81 +74,107 @@ def test_demo_recipes_chain_end_to_end_on_tiny_data(tmp_path, tiny_dataset):
     config = json.loads((ft_dir / "config.json").read_text())
     assert config["head"] == "sentiment" and config["labels"] == ["negative", "positive"]
 
-    # The fresh-process check runs once, below, through --verify.
-    out = run("kerasft-export", "--flagfile=flags/demo_export.flags",
-              f"--model={ft_dir}", f"--export_dir={export_dir}", "--skip_verify")
-    assert (export_dir / "sentiment" / "1" / "saved_model.pb").is_file()
+    # Export, then the fresh-process check through --verify, in one process;
+    # both predict modes (an argument with --json, lines on stdin) in another.
+    version = export_dir / "sentiment" / "1"
+    exported, verified = run_binary_cases("kerasft-export", [
+        ["--flagfile=flags/demo_export.flags", f"--model={ft_dir}",
+         f"--export_dir={export_dir}", "--skip_verify"],
+        [f"--verify={version}"],
+    ], tmp_path)
+    _assert_ok(exported)
+    assert (version / "saved_model.pb").is_file()
     assert (export_dir / "models.config").is_file()
+    assert _assert_ok(verified).stdout.startswith("OK:")
 
-    out = run("kerasft-predict", f"--saved_model={export_dir / 'sentiment' / '1'}",
-              "--json", "the film is good")
-    pred = json.loads(out.stdout.strip().splitlines()[-1])
+    as_json, from_stdin = run_binary_cases("kerasft-predict", [
+        [f"--saved_model={version}", "--json", "the film is good"],
+        ([f"--saved_model={version}"], "a great movie\nan awful movie\n"),
+    ], tmp_path)
+    pred = json.loads(_assert_ok(as_json).stdout.strip().splitlines()[-1])
     assert pred["label"] in ("negative", "positive") and len(pred["probabilities"]) == 2
+    out = _assert_ok(from_stdin).stdout
+    assert out.count("a great movie") == 1 and "an awful movie" in out
 
-    out = run("kerasft-predict", f"--saved_model={export_dir / 'sentiment' / '1'}",
-              stdin="a great movie\nan awful movie\n")
-    assert out.stdout.count("a great movie") == 1 and "an awful movie" in out.stdout
 
-    out = run("kerasft-export", f"--verify={export_dir / 'sentiment' / '1'}")
-    assert out.stdout.startswith("OK:")
+def _assert_ok(result):
+    assert result.returncode == 0, (
+        f"{result.args} failed ({result.returncode}):\n{result.stdout[-2000:]}\n"
+        f"{result.stderr[-4000:]}")
+    return result
 
 
 def _assert_clean_error(result, *fragments):
-    assert result.returncode == 2, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 2, (result.args, result.stderr[-3000:])
+    assert "Traceback" not in result.stderr, (result.args, result.stderr[-3000:])
     for fragment in fragments:
-        assert fragment in result.stderr, result.stderr[-3000:]
+        assert fragment in result.stderr, (result.args, fragment, result.stderr[-3000:])
 
 
-def test_missing_data_file_is_a_clean_error(tmp_path, tiny_dataset):
-    result = run(
-        "kerasft-finetune", f"--train={tmp_path / 'nope.jsonl'}",
-        f"--validation={tiny_dataset / 'validation.jsonl'}", f"--output_dir={tmp_path / 'o'}",
-        check=False,
-    )
-    _assert_clean_error(result, "kerasft-finetune: error: Data file not found", "nope.jsonl")
+def _assert_help(result, *documented):
+    binary = result.args[0]
+    assert result.returncode in (0, 1), result.stderr[-3000:]  # absl exits 1 after --help
+    text = result.stdout + result.stderr
+    assert binary in text  # the module docstring is the usage text
+    for flag in documented:
+        assert flag in text, (binary, flag)
 
 
-def test_bad_json_line_is_a_clean_error(tmp_path, tiny_dataset):
+# One fresh process a binary runs its --help and every clean-error case
+# (`run_binary_cases`): each is still the console script's `run()` from the
+# command line up, at one TensorFlow import instead of one a case.
+
+
+def test_finetune_help_and_clean_errors(tmp_path, tiny_dataset):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "fine", "label": "positive"}\n{"text": broken}\n')
-    result = run(
-        "kerasft-finetune", f"--train={bad}", f"--validation={tiny_dataset / 'validation.jsonl'}",
-        f"--output_dir={tmp_path / 'o'}", check=False,
-    )
-    _assert_clean_error(result, "bad.jsonl, line 2: not valid JSON")
+    unseen = write_jsonl(tmp_path / "val.jsonl", [{"text": "meh", "label": "neutral"}])
+    train, val = tiny_dataset / "train.jsonl", tiny_dataset / "validation.jsonl"
+    help_, missing, bad_json, unseen_label, unknown_head, bad_strategy = run_binary_cases(
+        "kerasft-finetune", [
+            ["--help"],
+            [f"--train={tmp_path / 'nope.jsonl'}", f"--validation={val}",
+             f"--output_dir={tmp_path / 'o1'}"],
+            [f"--train={bad}", f"--validation={val}", f"--output_dir={tmp_path / 'o2'}"],
+            [f"--train={train}", f"--validation={unseen}", f"--output_dir={tmp_path / 'o3'}",
+             "--vocabulary_size=100"],
+            ["--head=poetry", f"--train={train}", f"--validation={val}"],
+            ["--train=t.jsonl", "--validation=v.jsonl", "--strategy=lp",
+             f"--output_dir={tmp_path / 'o4'}"],
+        ], tmp_path)
+    _assert_help(help_, "--head", "--train", "--backbone", "--epochs", "--patience",
+                 "Registered head name")
+    _assert_clean_error(missing, "kerasft-finetune: error: Data file not found", "nope.jsonl")
+    _assert_clean_error(bad_json, "bad.jsonl, line 2: not valid JSON")
+    _assert_clean_error(unseen_label, "val.jsonl, line 1: label 'neutral' was never seen")
+    _assert_clean_error(unknown_head, "Unknown head 'poetry'", "sentiment", "kerasft.heads")
+    _assert_clean_error(bad_strategy, "`strategy` must be one of")
+    # Nothing half-written: the runs stopped before writing any file.
+    assert [p for o in ("o1", "o2", "o3", "o4") for p in (tmp_path / o).rglob("*")] == []
 
 
-def test_label_unseen_in_train_is_a_clean_error(tmp_path, tiny_dataset):
-    val = write_jsonl(tmp_path / "val.jsonl", [{"text": "meh", "label": "neutral"}])
-    result = run(
-        "kerasft-finetune", f"--train={tiny_dataset / 'train.jsonl'}", f"--validation={val}",
-        f"--output_dir={tmp_path / 'o'}", "--vocabulary_size=100", check=False,
-    )
-    _assert_clean_error(result, "val.jsonl, line 1: label 'neutral' was never seen")
-
-
-def test_unknown_head_lists_registered_heads(tmp_path, tiny_dataset):
-    result = run(
-        "kerasft-finetune", "--head=poetry", f"--train={tiny_dataset / 'train.jsonl'}",
-        f"--validation={tiny_dataset / 'validation.jsonl'}", check=False,
-    )
-    _assert_clean_error(result, "Unknown head 'poetry'", "sentiment", "kerasft.heads")
-
-
-def test_empty_text_to_predict_is_a_clean_error(tmp_path):
-    result = run("kerasft-predict", f"--saved_model={tmp_path}", "", check=False)
-    _assert_clean_error(result, "Text number 1 is empty")
-
-
-def test_pretrain_without_text_is_a_clean_error(tmp_path):
+def test_pretrain_help_and_clean_error(tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
-    result = run("kerasft-pretrain", f"--corpus={empty}", f"--output_dir={tmp_path / 'o'}",
-                 check=False)
-    _assert_clean_error(result, "empty.txt")
+    help_, no_text = run_binary_cases("kerasft-pretrain", [
+        ["--help"], [f"--corpus={empty}", f"--output_dir={tmp_path / 'o'}"],
+    ], tmp_path)
+    _assert_help(help_, "--corpus", "--labelled_data", "--init_backbone", "--steps",
+                 "--[no]resume", "Corpus spec", "The run directory")
+    _assert_clean_error(no_text, "empty.txt")
 
 
-def test_export_of_a_missing_model_is_a_clean_error(tmp_path):
-    result = run("kerasft-export", f"--model={tmp_path}", check=False)
-    _assert_clean_error(result, "No model found")
+def test_export_help_and_clean_error(tmp_path):
+    help_, missing = run_binary_cases("kerasft-export", [["--help"], [f"--model={tmp_path}"]],
+                                      tmp_path)
+    _assert_help(help_, "--model", "--export_dir", "--keep", "--verify",
+                 "TF Serving model base directory")
+    _assert_clean_error(missing, "No model found")
+
+
+def test_predict_help_and_clean_error(tmp_path):
+    help_, empty = run_binary_cases("kerasft-predict", [
+        ["--help"], [f"--saved_model={tmp_path}", ""],
+    ], tmp_path)
+    _assert_help(help_, "--saved_model", "--server", "--signature", "TF Serving REST address")
+    _assert_clean_error(empty, "Text number 1 is empty")

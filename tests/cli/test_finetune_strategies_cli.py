@@ -51,14 +51,6 @@ def test_gradual_unfreezing_focal_cosine_from_flags(tmp_path):
     assert len(history["val_macro_f1"]) == 3
 
 
-def test_bad_strategy_flag_is_a_clean_error(tmp_path):
-    result = run("kerasft-finetune", "--train=t.jsonl", "--validation=v.jsonl",
-                 "--strategy=lp", f"--output_dir={tmp_path}")
-    assert result.returncode == 2
-    assert "`strategy` must be one of" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_imbalance_help_lists_its_and_the_finetune_flags():
     # `-m` rather than the console script, which needs a reinstall to appear.
     result = subprocess.run(

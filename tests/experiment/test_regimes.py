@@ -2,15 +2,12 @@
 
 import dataclasses
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, run_binary_cases
 from test_contamination import EXPECTED_LEAKAGE, overlap_data  # noqa: F401 (a fixture)
 
 from kerasft.experiment import REGIMES, ExperimentConfig, run_experiment
@@ -158,36 +155,28 @@ def test_continued_pretraining_of_a_checkpoint_on_a_tiny_budget(
     assert continued["steps"] == 1
 
 
-def _cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "kerasft.cli.experiment", *args], cwd=REPO,
-        capture_output=True, text=True, timeout=300,
-        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
-    )
-
-
 @pytest.mark.subprocess
-@pytest.mark.parametrize("task", ["sentiment", "ner"])
-def test_flagfiles_resolve(task, shared_data):
-    result = _cli(f"--flagfile=flags/experiment_{task}.flags", "--dry_run")
-    assert result.returncode == 0, result.stderr[-3000:]
-    resolved = json.loads(result.stdout)
-    config = resolved["config"]
-    assert config["head"] == task and list(config["regimes"]) == list(REGIMES)
-    assert len(config["seeds"]) >= 3
-    assert len(config["mixture_corpora"]) == 3  # the three shared datasets
-    for path in resolved["files"].values():
-        assert (REPO / path).is_file()
-
-
-@pytest.mark.subprocess
-def test_cli_help_and_clean_error():
-    result = _cli("--help")
-    text = result.stdout + result.stderr
+def test_cli_help_clean_errors_and_flagfiles(tmp_path, shared_data):
+    # One fresh process for all five command lines (`run_binary_cases`).
+    help_, no_data, multi_worker, *flagfiles = run_binary_cases("kerasft-experiment", [
+        ["--help"],
+        ["--data_dir=/nonexistent", "--regimes=scratch", "--dry_run"],
+        ["--distribution=multi_worker", "--dry_run"],
+        *[[f"--flagfile=flags/experiment_{task}.flags", "--dry_run"] for task in ("sentiment", "ner")],
+    ], tmp_path)
+    text = help_.stdout + help_.stderr
     assert "kerasft-experiment" in text and "--regimes" in text and "--mixture_corpus" in text
-    result = _cli("--data_dir=/nonexistent", "--regimes=scratch", "--dry_run")
-    assert result.returncode == 2 and "`data_dir` must be a dataset folder" in result.stderr
-    assert "Traceback" not in result.stderr
-    result = _cli("--distribution=multi_worker", "--dry_run")
-    assert result.returncode == 2 and "Received: --distribution=multi_worker" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert no_data.returncode == 2 and "`data_dir` must be a dataset folder" in no_data.stderr
+    assert multi_worker.returncode == 2
+    assert "Received: --distribution=multi_worker" in multi_worker.stderr
+    for result in (no_data, multi_worker):
+        assert "Traceback" not in result.stderr
+    for task, result in zip(("sentiment", "ner"), flagfiles):
+        assert result.returncode == 0, result.stderr[-3000:]
+        resolved = json.loads(result.stdout)
+        config = resolved["config"]
+        assert config["head"] == task and list(config["regimes"]) == list(REGIMES)
+        assert len(config["seeds"]) >= 3
+        assert len(config["mixture_corpora"]) == 3  # the three shared datasets
+        for path in resolved["files"].values():
+            assert (REPO / path).is_file()
