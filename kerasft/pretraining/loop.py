@@ -125,6 +125,38 @@ class _Budget(keras.callbacks.Callback):
             self.timed_out = True
 
 
+class _Throughput(keras.callbacks.Callback):
+    """Each checkpoint interval's real (non-padding) tokens per second.
+
+    Measured from one epoch end to the next, so an interval carries the
+    previous checkpoint's save: the rate a run really trains at. Put into the
+    epoch's logs (history, TensorBoard) as `real_tokens_per_second`.
+    """
+
+    def __init__(self, counter: tf.Variable):
+        super().__init__()
+        self.counter = counter
+        self.steady: list[float] = []  # every interval but each fit's first
+
+    def on_train_begin(self, logs=None):
+        self._mark = (time.perf_counter(), int(self.counter.numpy()))
+        self._first = True  # its interval traces the train step
+
+    def on_epoch_end(self, epoch, logs=None):
+        now, tokens = time.perf_counter(), int(self.counter.numpy())
+        rate = (tokens - self._mark[1]) / max(now - self._mark[0], 1e-9)
+        if not self._first:
+            self.steady.append(rate)
+        if logs is not None:
+            logs["real_tokens_per_second"] = rate
+        self._mark, self._first = (now, tokens), False
+
+    def steady_rate(self) -> float | None:
+        """The median steady interval's rate (None before a second interval)."""
+        rates = sorted(self.steady)
+        return round(rates[len(rates) // 2], 1) if rates else None
+
+
 def evaluate_pretraining(model: keras.Model, validation: tf.data.Dataset) -> dict:
     """Held-out metrics of the trainer on a fixed (cached) masking."""
     results = model.evaluate(validation, verbose=0, return_dict=True)
@@ -230,7 +262,10 @@ def pretrain(
 
     Returns:
         A dict with `objective`, `steps`, `resumed_from_step`, `seconds`,
-        `tokens_seen` (real, non-padding training tokens), `train_loss_curve`
+        `tokens_seen` (real, non-padding training tokens),
+        `real_tokens_per_second` (the median checkpoint interval after each
+        phase's first, saves included; None for a one-interval run),
+        `train_loss_curve`
         (one value per checkpoint interval) and, with `validation_texts`,
         `validation_before` / `validation_after` (every held-out metric),
         `unigram` (loss and accuracy of the held-out text's own token
@@ -288,7 +323,9 @@ def pretrain(
         logging.info("Held-out before: %s (unigram model of the same text: %s)",
                      metrics["validation_before"], metrics["unigram"])
     budget = _Budget(config.steps, config.max_seconds)
+    throughput = _Throughput(counter)
     callbacks = [
+        throughput,  # first, so every later callback sees its log entry
         Checkpointer(
             backup_dir,
             lambda: dict(metrics, tokens_seen=int(counter.numpy())),
@@ -343,6 +380,7 @@ def pretrain(
             "seconds": round(seconds, 2),
             "tokens_seen": int(counter.numpy()),
             "train_loss_curve": [float(x) for x in history.get("loss", [])],
+            "real_tokens_per_second": throughput.steady_rate(),
         }
     )
     if config.objective == "mlm":

@@ -52,7 +52,12 @@ def _damage(checkpoint, damage):
 def test_a_damaged_newest_checkpoint_is_skipped_and_the_previous_one_used(
         tmp_path, warnings_logged):
     run_dir = tmp_path / "run"
-    _run(run_dir, 6, False)
+    first = _run(run_dir, 6, False)
+    # Three intervals of 2 steps: the first (tracing) is left out of the rate.
+    history = json.loads((run_dir / "pretrain_history.json").read_text())
+    rates = history["real_tokens_per_second"]
+    assert len(rates) == 3 and min(rates) > 0
+    assert first["real_tokens_per_second"] == round(sorted(rates[1:])[1], 1)
     backup = run_dir / "backup"
     # Steps 2, 4, 6 were checkpointed; the newest two are kept, no temporaries.
     assert _names(backup) == ["step-00000004", "step-00000006"]
