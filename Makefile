@@ -3,7 +3,7 @@
 #   make demo-chain  the four binaries one at a time: pretrain -> fine-tune -> export -> predict
 #   make test   install into .venv if needed, then run the whole test suite
 #   make test-fast  the inner loop: the suite without training, export and fresh-process tests
-#   make bench  serving and pretraining benchmarks (prints figures)
+#   make bench  kerasft vs Hugging Face (pretraining, serving, tokenizers), then serving and packing figures
 #   make faults the fault harness: SIGKILL each binary at random moments, rerun, check nothing is lost
 
 PYTHON ?= python3.11
@@ -64,9 +64,23 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PYTEST) -m "not large and not subprocess" $(SUITE)
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_serving.py
+BENCH_STAMP := $(VENV)/.kerasft-bench-installed
+# The optional `bench` extra (CPU PyTorch + transformers): never needed by `make test`.
+# PIP_EXTRA: e.g. --extra-index-url https://download.pytorch.org/whl/cpu off this machine.
+$(BENCH_STAMP): setup.cfg | $(STAMP)
+	$(BIN)/pip install --quiet $(PIP_EXTRA) -e '.[bench]'
+	touch $@
+
+# The packing micro-benchmark, the demo export's serving figures (after
+# `make demo`), then kerasft against Hugging Face on the same work
+# (pretraining, serving, tokenizer training): its table, and as the last
+# line its summary JSON.
+bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/bench_packing.py
+	@if ls -d saved_models/sentiment/[0-9]* > /dev/null 2>&1; then \
+		$(BIN)/python benchmarks/bench_serving.py; \
+	else echo "bench_serving: no saved_models/sentiment/N yet (make demo); skipped"; fi
+	$(BIN)/python benchmarks/bench_peers.py
 
 # Issue 15: 20 seeded SIGKILL trials of each of pretrain, finetune, export and
 # experiment on tiny budgets, each rerun (--resume where it applies) and
