@@ -27,6 +27,7 @@ import keras
 import keras_hub
 
 from kerasft import atomic_files, compat
+from kerasft.precision import current_precision
 from kerasft.tokenizers import SentencePiecePreprocessor, TextPreprocessor
 
 PREPROCESSOR_CONFIG = "preprocessor.json"
@@ -311,7 +312,10 @@ def load_backbone(
             "`kerasft-pretrain` (or a keras-hub / Hugging Face BERT checkpoint)."
         )
     if os.path.isfile(os.path.join(directory, "metadata.json")):
-        backbone = keras_hub.models.BertBackbone.from_preset(directory)
+        # In the current precision, not the one it was saved from (the
+        # weights are float32 either way; `kerasft.precision`).
+        backbone = keras_hub.models.BertBackbone.from_preset(
+            directory, dtype=current_precision())
         vocab_file = os.path.join(directory, "assets", "tokenizer", "vocabulary.txt")
         lowercase = True
         settings_path = os.path.join(directory, PREPROCESSOR_CONFIG)

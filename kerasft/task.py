@@ -113,7 +113,11 @@ class TaskModel(keras.Model):
                 inputs = {k: features[k] for k in self._input_names}
                 passes[key] = (features, self(inputs, training=False))
             features, logits = passes[key]
-            outputs[name] = head.postprocess(logits[name], features)
+            # Postprocessing and outputs in float32 whatever the model computed
+            # in (`kerasft.precision`): mixed_bfloat16 exports serve float32.
+            head_logits = tf.nest.map_structure(
+                lambda t: tf.cast(t, tf.float32) if t.dtype.is_floating else t, logits[name])
+            outputs[name] = head.postprocess(head_logits, features)
         return outputs
 
     def predict_text(self, texts: Sequence[str], head: str | None = None) -> dict:

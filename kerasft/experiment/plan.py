@@ -71,6 +71,7 @@ def _train_config(config: ExperimentConfig, budget: str, **objective) -> Pretrai
         checkpoint_every=min(config.checkpoint_every, steps),
         max_seconds=config.pretrain_max_seconds or None,
         seed=config.pretrain_seed,
+        precision=config.precision,  # the experiment's one precision, as fine-tuning's
         **objective,
     )
 

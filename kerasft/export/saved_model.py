@@ -63,7 +63,7 @@ def build_export_archive(model: TaskModel) -> keras.export.ExportArchive:
 def _head_endpoint(model: TaskModel, name: str):
     # A closure per head: the traced function's only parameter is `text`.
     def serve(text):
-        return model.serve(text, heads=[name])[name]
+        return model.serve(text, heads=[name])[name]  # float32 outputs in any precision
 
     return serve
 

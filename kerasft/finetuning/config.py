@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from kerasft.backbone import BackboneSize, option
+from kerasft.backbone import BackboneSize, check_choices, option
 from kerasft.head.classification import CLASSIFIERS
 from kerasft.optim.optimizers import SCHEDULES
+from kerasft.precision import PRECISIONS
 
 STRATEGIES = ("full", "linear_probe", "two_stage", "gradual_unfreezing")
 LOSSES = ("cross_entropy", "class_balanced", "inverse_frequency", "focal")
@@ -46,6 +47,7 @@ class FinetuneRecipe(BackboneSize):
         classifier: single-label heads' output layer: `linear` or
             `prototypical` (distance to a learned class prototype).
         patience: early-stopping patience in epochs.
+        precision: `float32` or `mixed_bfloat16` (`kerasft.precision`).
         monitor: validation metric to early-stop on: `loss`, a compiled
             metric (`accuracy`) or any number in the head's own report
             (`macro_f1` for classification, `f1` for entities).
@@ -77,6 +79,12 @@ class FinetuneRecipe(BackboneSize):
         "Validation metric for early stopping (best weights restored): loss, "
         "accuracy, or any number of the head's report, e.g. macro_f1 "
         "(classification) or f1 (entities), computed each epoch end.",
+    )
+    precision: str = option(
+        "float32",
+        "Compute precision: float32, or mixed_bfloat16 (bfloat16 math, float32 "
+        "weights; exports keep float32 outputs).",
+        choices=PRECISIONS,
     )
 
 
@@ -194,6 +202,7 @@ class FinetuneConfig(FinetuneRecipe):
     jit_compile: bool = option(False, "Compile with XLA (slower on small CPUs).")
 
     def __post_init__(self):
+        check_choices(self)
         for field in ("train", "validation"):
             if not getattr(self, field):
                 raise ValueError(

@@ -54,6 +54,7 @@ from kerasft.optim.losses import (
     class_weights,
 )
 from kerasft.optim.optimizers import build_before_fit, make_optimizer
+from kerasft.precision import use_precision
 from kerasft.registry import get_head
 from kerasft.task import TaskModel
 from kerasft.tokenizers import save_vocabulary
@@ -182,7 +183,7 @@ def finetune(
     """
     # Under multi-worker training only the chief writes `run_dir`; every
     # worker resumes from the chief's checkpoint there.
-    with worker_output_dir(run_dir) as out_dir:
+    with worker_output_dir(run_dir) as out_dir, use_precision(config.precision):
         return _finetune(config, out_dir, os.path.join(run_dir, BACKUP_DIR), verbose, resume)
 
 

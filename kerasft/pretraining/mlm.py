@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasft.backbone import check_choices, option
+from kerasft.precision import PRECISIONS
 from kerasft.optim.optimizers import NO_DECAY_NAMES
 from kerasft.optim.schedules import WarmupLinearDecay
 from kerasft.pretraining.masking import masked_lm_example
@@ -57,6 +58,7 @@ class PretrainConfig:
             checkpoint after it (resume to continue).
         seed: seeds weights, shuffling, masking and dropout.
         jit_compile: XLA; off by default (measured slower on 2-core CPUs).
+        precision: `float32` or `mixed_bfloat16` (`kerasft.precision`).
         packing: `"pack"` (documents concatenated into full rows) or `"pad"`
             (one document a row, padded).
         whole_word_masking: mask all pieces of a word or none.
@@ -95,6 +97,12 @@ class PretrainConfig:
     max_seconds: float | None = option(None, "Optional wall-clock budget (0: none).")
     seed: int = 0
     jit_compile: bool = option(False, "Compile steps with XLA (slower on small CPUs).")
+    precision: str = option(
+        "float32",
+        "Compute precision: float32, or mixed_bfloat16 (bfloat16 math, float32 "
+        "weights and losses; the saved backbone loads in either).",
+        choices=PRECISIONS,
+    )
     packing: str = option(
         "pack", "pack: concatenate documents into full rows; pad: one document a row.",
         choices=PACKING_MODES,

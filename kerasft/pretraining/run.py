@@ -36,6 +36,7 @@ from kerasft.data.labelled_corpus import labelled_text_sources
 from kerasft.data.mixing import mix_corpora, normalize_weights
 from kerasft.checkpoints import weights_fingerprint
 from kerasft.distribution import current_strategy, distribution_record, worker_output_dir
+from kerasft.precision import use_precision
 from kerasft.pretraining.loop import pretrain
 from kerasft.pretraining.mlm import PretrainConfig
 from kerasft.pretraining.vocabulary_extension import extend_vocabulary
@@ -191,7 +192,7 @@ def run_pretraining(
     """
     # Under multi-worker training only the chief writes `run_dir`; every
     # worker resumes from what the chief wrote there.
-    with worker_output_dir(run_dir) as out_dir:
+    with worker_output_dir(run_dir) as out_dir, use_precision(train_config.precision):
         return _run(config, train_config, out_dir, run_dir, resume, verbose)
 
 
