@@ -15,6 +15,12 @@ peers, round after round) and the median of `--repeats` rounds is reported:
   clipping, `DataCollatorForLanguageModeling` in the timed loop as in the
   Trainer. MFU counts the model FLOPs of real tokens only against the
   ceiling measured in the same run;
+- fine-tuning, real tokens/s of the whole fit (input pipeline and, for
+  kerasft, its tracing included), one epoch over the first 4,000 train
+  examples at batch 32: `kerasft-finetune` with the sentiment and the NER
+  head on the pretrained benchmark backbone, against a Trainer-style loop
+  over `BertForSequenceClassification` / `BertForTokenClassification`
+  (tokenize each batch, pad to its longest, first piece of a word tagged);
 - serving: batch-1 p50 / p99 latency and batch-64 sentences/s of a kerasft
   SavedModel (that size, a sentiment head) in a process importing only
   TensorFlow and tensorflow-text, against the same-size
@@ -34,7 +40,8 @@ Needs the optional extra (`pip install -e '.[bench]'`: CPU PyTorch and
 transformers); `make bench` installs it.
 
 Usage:
-    python benchmarks/bench_peers.py [--repeats 3] [--steps 100] [--parts pretrain,serve,tokenizer]
+    python benchmarks/bench_peers.py [--repeats 3] [--steps 60] [--parts pretrain,finetune,serve,tokenizer]
+    python benchmarks/bench_peers.py --parts knobs   # XLA, threads, packing, saves, bf16 on/off
 """
 
 from __future__ import annotations
@@ -145,6 +152,74 @@ def worker_hf_pretrain(args) -> dict:
     seconds = time.perf_counter() - start
     return {"real_tokens_per_second": round(tokens / seconds, 1), "steps_timed": args.steps - warmup,
             "threads": torch.get_num_threads(), "loss": float(loss)}
+
+
+def _read_task(task: str, path: str):
+    """(texts or word lists, labels or tag lists) of a bench fine-tuning split."""
+    if task == "classification":
+        rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+        return [r["text"] for r in rows], [r["label"] for r in rows]
+    sentences, tags, words, labels = [], [], [], []
+    for line in open(path, encoding="utf-8"):
+        fields = line.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            if words:
+                sentences.append(words)
+                tags.append(labels)
+            words, labels = [], []
+        else:
+            words.append(fields[0])
+            labels.append(fields[-1])
+    if words:
+        sentences.append(words)
+        tags.append(labels)
+    return sentences, tags
+
+
+def worker_hf_finetune(args) -> dict:
+    """A Trainer-style fine-tuning loop: tokenize, pad to the longest of the batch, step."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    tokenizer = _hf_tokenizer(args.vocab)
+    inputs, targets = _read_task(args.mode, args.corpus)
+    names = sorted({t for row in targets for t in (row if args.mode == "ner" else [row])})
+    index = {name: i for i, name in enumerate(names)}
+    model_cls = (transformers.BertForSequenceClassification if args.mode == "classification"
+                 else transformers.BertForTokenClassification)
+    model = model_cls(_hf_config(len(tokenizer), num_labels=len(names)))
+    model.train()
+    steps = args.epochs * -(-len(inputs) // BATCH)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5, weight_decay=0.01)
+    schedule = transformers.get_linear_schedule_with_warmup(optimizer, steps // 10, steps)
+    tokens, start = 0, time.perf_counter()
+    for _ in range(args.epochs):
+        order = torch.randperm(len(inputs)).tolist()
+        for first in range(0, len(order), BATCH):
+            chosen = order[first:first + BATCH]
+            encoded = tokenizer([inputs[i] for i in chosen], padding="longest", truncation=True,
+                                max_length=SEQUENCE, return_tensors="pt",
+                                is_split_into_words=args.mode == "ner")
+            if args.mode == "classification":
+                labels = torch.tensor([index[targets[i]] for i in chosen])
+            else:  # the first piece of each word carries its tag, as in run_ner.py
+                labels = torch.full(encoded["input_ids"].shape, -100)
+                for row, i in enumerate(chosen):
+                    previous = None
+                    for position, word in enumerate(encoded.word_ids(row)):
+                        if word is not None and word != previous:
+                            labels[row, position] = index[targets[i][word]]
+                        previous = word
+            loss = model(**encoded, labels=labels).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad(set_to_none=True)
+            tokens += int(encoded["attention_mask"].sum())
+    return {"real_tokens_per_second": round(tokens / (time.perf_counter() - start), 1),
+            "threads": torch.get_num_threads()}
 
 
 def worker_hf_serve(args) -> dict:
@@ -260,6 +335,7 @@ def _sentences(path: str, count: int) -> list[str]:
 WORKERS = {
     "matmul": worker_matmul,
     "hf_pretrain": worker_hf_pretrain,
+    "hf_finetune": worker_hf_finetune,
     "hf_serve": worker_hf_serve,
     "kerasft_serve": worker_kerasft_serve,
     "kerasft_tokenizer": worker_kerasft_tokenizer,
@@ -289,22 +365,41 @@ def _worker(name: str, **options) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _binary(name: str, *flags: str) -> None:
+def _binary(name: str, *flags: str, env: dict | None = None) -> None:
     done = subprocess.run([str(BIN / name), *flags, "--noprogress"], capture_output=True,
-                          text=True, env=_env(), cwd=REPO)
+                          text=True, env={**_env(), **(env or {})}, cwd=REPO)
     _check(done, name)
 
 
-def _kerasft_pretrain(corpus: pathlib.Path, out: pathlib.Path, steps: int) -> dict:
+def _kerasft_pretrain(corpus: pathlib.Path, out: pathlib.Path, steps: int, *extra: str,
+                      env: dict | None = None) -> dict:
+    flags = {"checkpoint_every": max(steps // 4, 1), "packing": "pack"}
+    flags.update(flag.removeprefix("--").split("=", 1) for flag in extra)
     _binary("kerasft-pretrain", f"--corpus={corpus}", f"--output_dir={out}",
             f"--vocabulary_size={VOCAB}", f"--sequence_length={SEQUENCE}",
             *(f"--{k}={v}" for k, v in MODEL.items()), f"--batch_size={BATCH}",
-            f"--steps={steps}", f"--checkpoint_every={max(steps // 4, 1)}", "--packing=pack",
+            f"--steps={steps}", *(f"--{k}={v}" for k, v in flags.items()),
             # Rows of 128 from the first step (the default recipe's
             # sequence-length warmup would run shorter rows for half the run).
-            "--short_sequence_length=0", "--validation_documents=64", "--seed=0")
+            "--short_sequence_length=0", "--validation_documents=64", "--seed=0", env=env)
     metrics = json.loads((out / "metrics.json").read_text())
-    return {"real_tokens_per_second": metrics["real_tokens_per_second"]}
+    return {"real_tokens_per_second": metrics["real_tokens_per_second"],
+            "whole_run_real_tokens_per_second": round(
+                metrics["tokens_seen"] / metrics["seconds"], 1)}
+
+
+# Settings measured on and off (`--parts=knobs`): each a kerasft-pretrain run of
+# the same steps on the sentiment text, compared over the whole run
+# (tracing and every checkpoint save included).
+KNOBS = {
+    "default (no XLA, all threads, packed, a save every steps/4)": ((), None),
+    "--jit_compile (XLA)": (("--jit_compile=true",), None),
+    "one thread (TF_NUM_INTRAOP_THREADS=1)": ((), {"TF_NUM_INTRAOP_THREADS": "1",
+                                                  "TF_NUM_INTEROP_THREADS": "1"}),
+    "--packing=pad (one document a row)": (("--packing=pad",), None),
+    "one save at the end (--checkpoint_every=steps)": (("--checkpoint_every=STEPS",), None),
+    "--precision=mixed_bfloat16": (("--precision=mixed_bfloat16",), None),
+}
 
 
 def _flops_per_token(vocab_size: int) -> float:
@@ -352,6 +447,44 @@ def _corpora(work: pathlib.Path) -> dict[str, pathlib.Path]:
     return files
 
 
+FINETUNE_EXAMPLES = 4000
+
+
+def _finetune_splits(work: pathlib.Path) -> dict[str, tuple[pathlib.Path, pathlib.Path]]:
+    """(train, validation) files per task: the first 4,000 train examples, 64 to validate."""
+    def first(source: pathlib.Path, target: pathlib.Path, count: int, conll: bool) -> pathlib.Path:
+        lines, seen = [], 0
+        for line in open(source, encoding="utf-8"):
+            if conll and not line.strip():
+                seen += 1
+            elif not conll and line.strip():
+                seen += 1
+            if seen > count:
+                break
+            lines.append(line)
+        target.write_text("".join(lines), encoding="utf-8")
+        return target
+
+    splits = {}
+    for task, folder, ext in (("classification", "sentiment_rt_polarity", "jsonl"),
+                              ("ner", "ner_conll2003", "conll")):
+        splits[task] = tuple(
+            first(SHARED / folder / f"{split}.{ext}", work / f"finetune_{task}_{split}.{ext}",
+                  count, ext == "conll")
+            for split, count in (("train", FINETUNE_EXAMPLES), ("validation", 64)))
+    return splits
+
+
+def _kerasft_finetune(task: str, backbone: pathlib.Path, train: pathlib.Path,
+                      validation: pathlib.Path, out: pathlib.Path, epochs: int) -> dict:
+    _binary("kerasft-finetune", f"--head={'sentiment' if task == 'classification' else 'ner'}",
+            f"--backbone={backbone}", f"--train={train}", f"--validation={validation}",
+            f"--output_dir={out}", f"--sequence_length={SEQUENCE}", f"--epochs={epochs}",
+            f"--batch_size={BATCH}", "--seed=0")
+    metrics = json.loads((out / "metrics.json").read_text())
+    return {"real_tokens_per_second": round(metrics["train_tokens"] / metrics["train_seconds"], 1)}
+
+
 def _serving_models(work: pathlib.Path, backbone: pathlib.Path) -> pathlib.Path:
     """A kerasft sentiment SavedModel of the benchmark size (speed only)."""
     export_root = work / "saved_models"
@@ -377,9 +510,10 @@ def main() -> None:
     parser.add_argument("--texts")
     parser.add_argument("--saved_model")
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--parts", default="pretrain,serve,tokenizer")
+    parser.add_argument("--parts", default="pretrain,finetune,serve,tokenizer")
     parser.add_argument("--pretrain_corpora", default="sentiment,documents")
     parser.add_argument("--output_dir", default=str(REPO / "runs" / "bench_peers"))
     args = parser.parse_args()
@@ -402,7 +536,7 @@ def main() -> None:
     summary: dict = {"matmul_gflops_float32": gflops}
     rows = []  # (work, kerasft, peer, ratio text)
     vocab = backbone = None
-    if "pretrain" in parts or "serve" in parts:
+    if parts & {"pretrain", "serve", "finetune"}:
         for corpus_name in args.pretrain_corpora.split(","):
             runs = {"kerasft": [], "hf_stock": [], "hf_equal_work": []}
             for r in range(args.repeats):
@@ -428,6 +562,20 @@ def main() -> None:
                 summary["pretrain_vs_hf_equal_work"] = round(
                     rates["kerasft"] / rates["hf_equal_work"], 3)
                 summary["mfu_real_tokens"] = round(mfu, 3)
+    if "finetune" in parts:
+        for task, (train, validation) in _finetune_splits(work).items():
+            runs = {"kerasft": [], "hf": []}
+            for r in range(args.repeats):
+                runs["kerasft"].append(_kerasft_finetune(
+                    task, backbone, train, validation, work / f"finetune-{task}-{r}", args.epochs))
+                runs["hf"].append(_worker("hf_finetune", mode=task, vocab=vocab, corpus=train,
+                                          epochs=args.epochs))
+            rates = {k: _median(v, "real_tokens_per_second") for k, v in runs.items()}
+            _emit({"figure": "finetune", "task": task, "examples": FINETUNE_EXAMPLES,
+                   "epochs": args.epochs, "real_tokens_per_second": rates, "runs": runs})
+            rows.append((f"fine-tune {task} (whole fit), real tokens/s", rates["kerasft"],
+                         rates["hf"], rates["kerasft"] / rates["hf"]))
+            summary[f"finetune_{task}_vs_hf"] = round(rates["kerasft"] / rates["hf"], 3)
     if "serve" in parts:
         saved_model = _serving_models(work, backbone)
         texts = work / "test_texts.json"
@@ -455,6 +603,17 @@ def main() -> None:
         summary["serve_b1_p50_vs_hf"] = round(k["p50_ms"] / h["p50_ms"], 3)
         summary["serve_b64_vs_hf"] = round(
             k["batch64_sentences_per_s"] / h["batch64_sentences_per_s"], 3)
+    if "knobs" in parts:
+        knobs = {}
+        for label, (extra, env) in KNOBS.items():
+            extra = [f.replace("STEPS", str(args.steps)) for f in extra]
+            knobs[label] = _kerasft_pretrain(
+                corpora["sentiment"], work / f"knob-{len(knobs)}", args.steps, *extra, env=env)
+        _emit({"figure": "knobs", "steps": args.steps, **knobs})
+        base = knobs[next(iter(KNOBS))]["whole_run_real_tokens_per_second"]
+        for label, figures in knobs.items():
+            rate = figures["whole_run_real_tokens_per_second"]
+            rows.append((f"knob: {label}, real tokens/s (whole run)", rate, base, rate / base))
     if "tokenizer" in parts:
         trained = {"kerasft": [], "hf": []}
         for _ in range(args.repeats):
