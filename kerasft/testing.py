@@ -61,16 +61,23 @@ def _dtype_name(array: np.ndarray) -> str:
     return "string" if array.dtype.kind in "USO" else tf.as_dtype(array.dtype).name
 
 
-def output_tolerance(model: TaskModel) -> float:
-    """The absolute tolerance two runs of `model`'s serving outputs must meet.
+def output_tolerance(model: TaskModel) -> dict:
+    """How closely two runs of `model`'s serving outputs must agree.
 
-    1e-5 in float32; 2e-2 when it computes in bfloat16 (8 bits of mantissa:
-    eager and graph kernels round differently, seen 2e-4 on probabilities).
+    Returns keyword arguments for `assert_outputs_equal`. float32: floats
+    within 1e-5 and every label equal. bfloat16 (8 bits of mantissa): eager,
+    traced and exported graphs round differently (oneDNN fuses other ops in
+    a loaded SavedModel; seen 2e-4 on probabilities), so floats within 2e-2,
+    and an argmax between near-tied logits of an untrained head may flip:
+    up to 5% of the label elements may differ (seen in CI: one NER tag).
     """
-    return 1e-5 if model.backbone.compute_dtype == "float32" else 2e-2
+    if model.backbone.compute_dtype == "float32":
+        return {"atol": 1e-5, "max_discrete_mismatch": 0.0}
+    return {"atol": 2e-2, "max_discrete_mismatch": 0.05}
 
 
-def assert_outputs_equal(expected: Mapping, actual: Mapping, context: str, *, atol: float = 1e-5) -> None:
+def assert_outputs_equal(expected: Mapping, actual: Mapping, context: str, *, atol: float = 1e-5,
+                         max_discrete_mismatch: float = 0.0) -> None:
     """Same keys, shapes and dtypes kinds; strings/ints equal, floats close.
 
     Args:
@@ -78,6 +85,8 @@ def assert_outputs_equal(expected: Mapping, actual: Mapping, context: str, *, at
         actual: `{output_name: array}` to compare.
         context: what is being compared, for the failure message.
         atol: absolute tolerance for floating-point outputs.
+        max_discrete_mismatch: share of the elements of a string or integer
+            output that may differ (0: all equal).
 
     Example:
     >>> assert_outputs_equal({"p": [0.5]}, {"p": [0.5]}, "demo")
@@ -99,10 +108,13 @@ def assert_outputs_equal(expected: Mapping, actual: Mapping, context: str, *, at
                 err_msg=f"{context}: output `{key}` differs",
             )
         elif e.tolist() != a.tolist():
-            raise AssertionError(
-                f"{context}: output `{key}` differs. Expected {e.tolist()}, "
-                f"received {a.tolist()}."
-            )
+            differ = int(np.sum(e != a))
+            if differ > max_discrete_mismatch * max(e.size, 1):
+                raise AssertionError(
+                    f"{context}: output `{key}` differs in {differ} of {e.size} elements "
+                    f"(at most {max_discrete_mismatch:.0%} may). Expected {e.tolist()}, "
+                    f"received {a.tolist()}."
+                )
 
 
 def check_head_builds(
@@ -203,7 +215,7 @@ def check_head_builds(
         input_signature=[tf.TensorSpec([None], tf.string)],
     )(tf.constant(sample))
     assert_outputs_equal(_to_numpy(eager), _to_numpy(graph), f"{name}: eager vs tf.function serve",
-                         atol=output_tolerance(model))
+                         **output_tolerance(model))
     return model
 
 
@@ -321,7 +333,7 @@ def check_keras_round_trip(model: TaskModel, texts: Sequence[str], tmp_dir: str 
     for h in model.heads:
         assert_outputs_equal(
             _to_numpy(expected[h.name]), _to_numpy(actual[h.name]),
-            f"{h.name}: .keras round trip", atol=output_tolerance(model),
+            f"{h.name}: .keras round trip", **output_tolerance(model),
         )
     return loaded
 
@@ -446,6 +458,6 @@ def check_export_and_serve(
                 assert_outputs_equal(
                     want, {k: v["value"] for k, v in got.items()},
                     f"Export {name!r}, signature `{sig}` vs in-process serve",
-                    atol=output_tolerance(model),
+                    **output_tolerance(model),
                 )
     return result
