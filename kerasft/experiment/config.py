@@ -101,6 +101,10 @@ class ExperimentConfig(FinetuneRecipe):
             first half of the steps; 0: off).
         pretrain_dropout: backbone dropout while pretraining (the saved
             backbone fine-tunes with BERT's 0.1).
+        small_learning_rate: the fine-tuning learning rate of the small
+            backbone's regimes (0: `learning_rate`, every regime alike).
+            Small backbones from our pretraining fine-tune best well above
+            MiniLM's rate (`learning_rate` then serves the MiniLM regimes).
         continued_steps: MLM steps of MiniLM's continued pretraining.
         continued_batch_size: sequences per continued-pretraining step.
         continued_learning_rate: peak continued-pretraining learning rate.
@@ -178,6 +182,13 @@ class ExperimentConfig(FinetuneRecipe):
     pretrain_dropout: float = option(
         PretrainRunConfig.dropout, "Backbone dropout while pretraining (fine-tuning uses 0.1)."
     )
+    # Our pretraining leaves weights about 3x their initial scale, so at
+    # MiniLM's fine-tuning rate a pretrained small backbone underfits.
+    small_learning_rate: float = option(
+        0.0,
+        "Peak fine-tuning learning rate of the small backbone (scratch, "
+        "self_train, self_transductive, mixture); 0: --learning_rate.",
+    )
     # MiniLM's continued pretraining: its own budget (a step costs far more).
     continued_steps: int = option(200, "MLM steps of MiniLM's continued pretraining.")
     continued_batch_size: int = option(32, "Sequences per continued-pretraining step.")
@@ -228,6 +239,12 @@ class ExperimentConfig(FinetuneRecipe):
                 "PATH[:WEIGHT], e.g. the train splits of several datasets). "
                 "Received: mixture_corpora=(). Pass them or drop `mixture` "
                 "from `regimes`."
+            )
+        if not (isinstance(self.small_learning_rate, (int, float))
+                and 0 <= self.small_learning_rate < 1):
+            raise ValueError(
+                "`small_learning_rate` must be a number in [0, 1) (0: use "
+                f"`learning_rate`). Received: small_learning_rate={self.small_learning_rate!r}."
             )
         for field in ("sequence_length", "pretrain_steps", "pretrain_batch_size",
                       "continued_steps", "continued_batch_size", "epochs",

@@ -11,7 +11,7 @@ from absl import logging
 from kerasft.atomic_files import write_json, write_text
 from kerasft.data.corpus_stream import iter_texts
 from kerasft.experiment import runs
-from kerasft.experiment.config import TITLES, ExperimentConfig, pick_metric
+from kerasft.experiment.config import MINILM_REGIMES, TITLES, ExperimentConfig, pick_metric
 from kerasft.experiment.contamination import plan_leakage
 from kerasft.experiment.dataset import split_files
 from kerasft.experiment.decision import BASELINE, decide, export_winner
@@ -74,7 +74,9 @@ def _run_regime(
                     f"seed-{seed}",
                 )
                 done.append(runs.finetune(
-                    runs.finetune_config(config, budget_files, backbone, seed), run_dir,
+                    runs.finetune_config(config, budget_files, backbone, seed,
+                                         small=name not in MINILM_REGIMES),
+                    run_dir,
                     config.reuse, verbose, entry["pretraining"],
                 ))
                 # Checked on the first run: a typo must not cost the whole experiment.

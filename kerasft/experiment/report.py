@@ -195,6 +195,11 @@ def _cost_lines(results: dict) -> list[str]:
     ]
 
 
+def _small_rate(config: dict) -> str:
+    rate = config.get("small_learning_rate")
+    return f" (small-backbone regimes: {rate})" if rate else ""
+
+
 def render_report(results: dict) -> str:
     """`report.md`: the table, the budgets, the leakage definition and figures.
 
@@ -220,7 +225,8 @@ def render_report(results: dict) -> str:
         f"Test **{metric}**, mean ± sample std over {len(results['seeds'])} "
         f"fine-tuning seeds {results['seeds']}; every regime uses the same "
         f"fine-tuning recipe (≤ {config['epochs']} epochs, batch "
-        f"{config['batch_size']}, learning rate {config['learning_rate']}, "
+        f"{config['batch_size']}, learning rate {config['learning_rate']}"
+        f"{_small_rate(config)}, "
         f"sequence length {config['sequence_length']}, early stopping on "
         f"validation {config['monitor']}, patience {config['patience']}). "
         "Each pretraining ran once and is shared by all seeds. "

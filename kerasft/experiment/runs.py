@@ -79,7 +79,8 @@ def _run_pretraining(plan: Pretraining, run_dir: str, verbose: int | str,
 
 
 def finetune_config(
-    config: ExperimentConfig, files: dict, backbone: str, seed: int
+    config: ExperimentConfig, files: dict, backbone: str, seed: int,
+    small: bool = False,
 ) -> FinetuneConfig:
     """The `FinetuneConfig` of one seed: the experiment's recipe, every regime alike.
 
@@ -88,12 +89,17 @@ def finetune_config(
         files: the dataset's split files (`split_files`).
         backbone: the backbone directory; empty builds a random one.
         seed: the fine-tuning seed.
+        small: a small-backbone regime: `config.small_learning_rate`, when
+            set, replaces the learning rate.
 
     Example:
     >>> ft = finetune_config(config, files, "", seed=0)  # doctest: +SKIP
     """
+    recipe = FinetuneRecipe.fields_of(config)  # the experiment is a FinetuneRecipe
+    if small and config.small_learning_rate:
+        recipe["learning_rate"] = config.small_learning_rate
     return FinetuneConfig(
-        **FinetuneRecipe.fields_of(config),  # the experiment is a FinetuneRecipe
+        **recipe,
         train=files["train"],
         validation=files["validation"],
         test=files["test"],

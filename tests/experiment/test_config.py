@@ -35,6 +35,23 @@ def test_the_fine_tuning_recipe_is_inherited_with_the_experiments_defaults():
     assert ft.strategy == FinetuneConfig.strategy
 
 
+def test_small_learning_rate_replaces_the_rate_of_small_backbone_runs_only():
+    files = {"train": "t.jsonl", "validation": "v.jsonl", "test": "x.jsonl"}
+    config = ExperimentConfig(data_dir="d", regimes=("scratch",), learning_rate=2e-4,
+                              small_learning_rate=1e-3)
+    small = finetune_config(config, files, "", seed=0, small=True)
+    minilm = finetune_config(config, files, "minilm", seed=0)
+    assert (small.learning_rate, minilm.learning_rate) == (1e-3, 2e-4)
+    # Nothing else differs between the two recipes.
+    assert dataclasses.replace(small, learning_rate=2e-4, backbone="minilm") == minilm
+    # Unset (0): every regime alike.
+    unset = ExperimentConfig(data_dir="d", regimes=("scratch",), learning_rate=2e-4)
+    assert finetune_config(unset, files, "", seed=0, small=True).learning_rate == 2e-4
+    for bad in (-1e-3, 1.5, "fast"):
+        with pytest.raises(ValueError, match="`small_learning_rate` must be a number"):
+            ExperimentConfig(data_dir="d", regimes=("scratch",), small_learning_rate=bad)
+
+
 def test_small_backbone_pretraining_takes_the_experiments_settings():
     config = ExperimentConfig(data_dir="d", regimes=("self_train",), num_layers=1,
                               hidden_dim=32, vocabulary_size=500, pretrain_dropout=0.2)

@@ -92,10 +92,15 @@ def test_tiny_experiment_report_and_reuse(overlap_data, tmp_path):
     config = ExperimentConfig(
         head="sentiment", data_dir=overlap_data["dir"], regimes=regimes,
         seeds=(0, 1), export_winner="sentiment", export_dir=str(tmp_path / "saved_models"),
-        label_fractions=(0.5, 1.0), measure_serving=True, **TINY,
+        label_fractions=(0.5, 1.0), measure_serving=True, small_learning_rate=2e-3,
+        **TINY,
     )
     out = tmp_path / "experiment"
     results = run_experiment(config, str(out), verbose=0)
+    # Both neural regimes are small-backbone ones, at every label budget.
+    for run in ("scratch/seed-0", "self_transductive/labels-0.5/seed-1"):
+        run_config = json.loads((out / "finetune" / run / "config.json").read_text())
+        assert run_config["learning_rate"] == 2e-3 != TINY["learning_rate"]
     _check_report(results, out, regimes, (0, 1))
     _check_label_curve_and_cost(results, out, regimes)
     # The decision: paired intervals against the best, a verdict that never
@@ -142,10 +147,14 @@ def test_continued_pretraining_of_a_checkpoint_on_a_tiny_budget(
     config = ExperimentConfig(
         head="sentiment", data_dir=overlap_data["dir"], regimes=("continued",),
         seeds=(0,), minilm_dir=str(tiny_hf_bert_dir), measure_serving=False,
+        small_learning_rate=2e-3,
         **{**TINY, "continued_steps": 1, "continued_batch_size": 2, "batch_size": 16},
     )
     out = tmp_path / "experiment"
     results = run_experiment(config, str(out), verbose=0)
+    # A MiniLM regime keeps --learning_rate.
+    run_config = json.loads((out / "finetune/continued/seed-0/config.json").read_text())
+    assert run_config["learning_rate"] == TINY["learning_rate"]
     _check_report(results, out, ("continued",), (0,))
     continued = results["regimes"]["continued"]["pretraining"]
     assert continued["init_backbone"] == str(tiny_hf_bert_dir)
