@@ -182,8 +182,6 @@ class ExperimentConfig(FinetuneRecipe):
     pretrain_dropout: float = option(
         PretrainRunConfig.dropout, "Backbone dropout while pretraining (fine-tuning uses 0.1)."
     )
-    # Our pretraining leaves weights about 3x their initial scale, so at
-    # MiniLM's fine-tuning rate a pretrained small backbone underfits.
     small_learning_rate: float = option(
         0.0,
         "Peak fine-tuning learning rate of the small backbone (scratch, "
