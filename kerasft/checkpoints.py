@@ -32,6 +32,25 @@ def _seed_generator_states(model: keras.Model) -> list:
     return compat.seed_generator_states(model)
 
 
+def extend_history(history: dict, epochs: Mapping[str, Sequence]) -> None:
+    """Append per-epoch values to `history`, keeping every key's list aligned.
+
+    A key missing from `epochs` (a figure one training phase does not have)
+    gets `None` for those epochs, and a new key `None` for the epochs before.
+
+    Example:
+    >>> h = {"loss": [2.0]}
+    >>> extend_history(h, {"loss": [1.5], "rtd": [0.3]})
+    >>> h
+    {'loss': [2.0, 1.5], 'rtd': [None, 0.3]}
+    """
+    done = max((len(v) for v in history.values()), default=0)
+    added = max((len(v) for v in epochs.values()), default=0)
+    for key in set(history) | set(epochs):
+        values = [None if v is None else float(v) for v in epochs.get(key, [None] * added)]
+        history.setdefault(key, [None] * done).extend(values)
+
+
 class Checkpointer(keras.callbacks.Callback):
     """A resume checkpoint at every epoch end: weights, optimizer, step, RNG.
 
@@ -59,8 +78,7 @@ class Checkpointer(keras.callbacks.Callback):
         self.history = {k: list(v) for k, v in (history or {}).items()}
 
     def on_epoch_end(self, epoch, logs=None):
-        for key, value in (logs or {}).items():
-            self.history.setdefault(key, []).append(float(value))
+        extend_history(self.history, {k: [v] for k, v in (logs or {}).items()})
         extra = dict(self.extra_state(), history=self.history)
         save_state(self.model, self.directory, epoch + 1, extra,
                    arrays=self.arrays() if self.arrays else None)

@@ -8,6 +8,15 @@ generator shares the discriminator's token embedding (ELECTRA's "embedding
 sharing"), so the embedding learns from both losses, while the sampled ids
 keep the discriminator loss from reaching the generator's own weights.
 
+Masked-LM warmup: while `masked_lm_warmup` is on, both networks learn
+masked-LM instead (the backbone through its own `MaskedLMHead`). A
+discriminator trained from random weights stays at the trivial answer
+("nothing was replaced") for thousands of steps at our budgets: spotting a
+replacement needs attention that compares neighbours, and the one-bit loss
+gives almost no signal until such attention exists. Masked-LM builds that
+attention fast, after which replaced-token detection learns within tens of
+steps (`benchmarks/electra_synthetic.py` shows both).
+
 `train_step`/`test_step` are overridden (TensorFlow backend) because the
 discriminator input needs the labels and mask weights, which `call` never
 sees.
@@ -24,6 +33,11 @@ _INIT_STDDEV = 0.02
 _METRIC_NAMES = (
     "loss", "generator_loss", "generator_accuracy", "discriminator_loss",
     "discriminator_accuracy", "replaced_accuracy", "original_rate",
+)
+# What a step of the masked-LM warmup reports: the RTD figures do not exist yet.
+_WARMUP_METRIC_NAMES = (
+    "loss", "generator_loss", "generator_accuracy", "discriminator_mlm_loss",
+    "discriminator_mlm_accuracy",
 )
 
 
@@ -86,6 +100,10 @@ class ElectraPretrainer(keras.Model):
         generator_num_heads: defaults to one head per 64 units (at least 1).
         rtd_weight: weight of the discriminator loss (50 in the paper).
         seed: seeds the sampling of replacement tokens.
+
+    Set `masked_lm_warmup = True` for the steps that should train masked-LM
+    (loss: the generator's plus the backbone's masked-LM cross-entropy);
+    evaluation always scores replaced-token detection.
 
     Example:
     >>> pretrainer = ElectraPretrainer(backbone, seed=0)  # doctest: +SKIP
@@ -157,7 +175,13 @@ class ElectraPretrainer(keras.Model):
             hidden, activation="gelu", name="discriminator_dense", **dense())
         self.discriminator_logit = keras.layers.Dense(
             1, name="discriminator_logit", **dense())
-        self._trackers = [keras.metrics.Mean(name=n) for n in _METRIC_NAMES]
+        # Only trained during the masked-LM warmup; not saved with the backbone.
+        self.discriminator_mlm_head = keras_hub.layers.MaskedLMHead(
+            token_embedding=backbone.token_embedding, intermediate_activation="gelu",
+            name="discriminator_mlm_head", **dense())
+        names = dict.fromkeys(_METRIC_NAMES + _WARMUP_METRIC_NAMES)
+        self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        self._masked_lm_warmup = False
         self.build()
 
     def build(self, input_shape=None):
@@ -170,12 +194,25 @@ class ElectraPretrainer(keras.Model):
         self.generator_head.build((None, None, width))
         self.discriminator_dense.build((None, None, hidden))
         self.discriminator_logit.build((None, None, hidden))
+        self.discriminator_mlm_head.build((None, None, hidden))
         self.built = True
+
+    @property
+    def masked_lm_warmup(self) -> bool:
+        """Whether `fit` trains masked-LM (True) or replaced-token detection."""
+        return self._masked_lm_warmup
+
+    @masked_lm_warmup.setter
+    def masked_lm_warmup(self, value: bool) -> None:
+        if bool(value) != self._masked_lm_warmup:
+            self._masked_lm_warmup = bool(value)
+            # The compiled step is traced for one phase: trace it again.
+            self.train_function = None
 
     @property
     def metrics(self):
         # Only these: Keras's own compiled loss tracker would duplicate `loss`.
-        return list(self._trackers)
+        return list(self._trackers.values())
 
     @property
     def generator_weights(self) -> list:
@@ -184,6 +221,7 @@ class ElectraPretrainer(keras.Model):
         layers = [self.generator_projection, self.generator_position_embedding,
                   self.generator_layer_norm, *self.generator_layers,
                   self.generator_head]
+        # (`discriminator_mlm_head` belongs to the backbone's side.)
         return [v for layer in layers for v in layer.trainable_weights
                 if id(v) not in shared]
 
@@ -205,6 +243,37 @@ class ElectraPretrainer(keras.Model):
                   "padding_mask": x["padding_mask"]}
         h = self.backbone(inputs, training=training)["sequence_output"]
         return ops.squeeze(self.discriminator_logit(self.discriminator_dense(h)), -1)
+
+    def masked_lm_forward(self, x: dict, y, sample_weight=None,
+                          training: bool = False) -> dict:
+        """Both networks as masked-LMs on the masked batch: logits and losses.
+
+        Example:
+        >>> out = pretrainer.masked_lm_forward(x, y, w)  # doctest: +SKIP
+        >>> out["loss"]  # generator + backbone masked-LM loss  # doctest: +SKIP
+        """
+        x, y = _as_tensors(x), ops.convert_to_tensor(y)
+        if sample_weight is None:
+            sample_weight = ops.ones_like(y, "float32")
+        weight = ops.cast(sample_weight, "float32")
+        segment_ids = x.get("segment_ids")
+        if segment_ids is None:
+            segment_ids = ops.zeros_like(x["token_ids"])
+        h = self.backbone({"token_ids": x["token_ids"], "segment_ids": segment_ids,
+                           "padding_mask": x["padding_mask"]},
+                          training=training)["sequence_output"]
+        out = {
+            "generator_logits": self.generator_logits(x, training=training),
+            "discriminator_mlm_logits": self.discriminator_mlm_head(
+                h, mask_positions=x["mask_positions"]),
+        }
+        for name in ("generator", "discriminator_mlm"):
+            ce = ops.sparse_categorical_crossentropy(
+                y, ops.cast(out[f"{name}_logits"], "float32"), from_logits=True)
+            out[f"{name}_token_loss"] = ce
+            out[f"{name}_loss"] = ops.divide_no_nan(ops.sum(ce * weight), ops.sum(weight))
+        out["loss"] = out["generator_loss"] + out["discriminator_mlm_loss"]
+        return out
 
     def call(self, inputs, training=False):
         # Without labels there is nothing to replace: score the given tokens.
@@ -301,27 +370,41 @@ class ElectraPretrainer(keras.Model):
 
     def _update_metrics(self, x, y, sample_weight, out):
         mask_weight = ops.cast(sample_weight, "float32")
-        token_weight = ops.cast(x["padding_mask"], "float32")
-        labels = ops.cast(out["labels"], "float32")
-        predicted = ops.argmax(out["generator_logits"], axis=-1)
-        gen_correct = ops.cast(ops.equal(predicted, ops.cast(y, "int32")), "float32")
-        flagged = ops.cast(ops.greater(out["discriminator_logits"], 0), "float32")
-        disc_correct = ops.cast(ops.equal(flagged, labels), "float32")
+
+        def correct(logits):
+            predicted = ops.argmax(logits, axis=-1)
+            return ops.cast(ops.equal(predicted, ops.cast(y, "int32")), "float32")
+
         values = {
             "loss": (out["loss"], ops.cast(ops.shape(y)[0], "float32")),
             "generator_loss": (out["generator_token_loss"], mask_weight),
-            "generator_accuracy": (gen_correct, mask_weight),
+            "generator_accuracy": (correct(out["generator_logits"]), mask_weight),
+        }
+        if "labels" not in out:  # a masked-LM warmup step
+            values["discriminator_mlm_loss"] = (
+                out["discriminator_mlm_token_loss"], mask_weight)
+            values["discriminator_mlm_accuracy"] = (
+                correct(out["discriminator_mlm_logits"]), mask_weight)
+            return self._record(values)
+        token_weight = ops.cast(x["padding_mask"], "float32")
+        labels = ops.cast(out["labels"], "float32")
+        flagged = ops.cast(ops.greater(out["discriminator_logits"], 0), "float32")
+        disc_correct = ops.cast(ops.equal(flagged, labels), "float32")
+        values.update({
             "discriminator_loss": (out["discriminator_token_loss"], token_weight),
             "discriminator_accuracy": (disc_correct, token_weight),
             # Weighted by the replaced tokens alone: the hard cases.
             "replaced_accuracy": (disc_correct, labels * token_weight),
             # The accuracy of always answering "original".
             "original_rate": (1.0 - labels, token_weight),
-        }
-        for tracker in self._trackers:
-            value, weight = values[tracker.name]
-            tracker.update_state(value, sample_weight=weight)
-        return {t.name: t.result() for t in self._trackers}
+        })
+        return self._record(values)
+
+    def _record(self, values: dict) -> dict:
+        # Only the figures this kind of step has (history pads the others).
+        for name, (value, weight) in values.items():
+            self._trackers[name].update_state(value, sample_weight=weight)
+        return {name: self._trackers[name].result() for name in values}
 
     def _unpack(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -332,13 +415,19 @@ class ElectraPretrainer(keras.Model):
     def train_step(self, data):
         x, y, sample_weight = self._unpack(data)
         with tf.GradientTape() as tape:
-            out = self.forward(x, y, sample_weight, training=True)
+            if self._masked_lm_warmup:
+                out = self.masked_lm_forward(x, y, sample_weight, training=True)
+            else:
+                out = self.forward(x, y, sample_weight, training=True)
             # Replica gradients are summed under `tf.distribute`.
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             loss = self.optimizer.scale_loss(out["loss"] / replicas)
         variables = self.trainable_variables
         gradients = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        # A phase leaves some weights out (the RTD head in the warmup, the
+        # backbone's MLM head after it, the unused pooler): not updated at all.
+        self.optimizer.apply_gradients(
+            [(g, v) for g, v in zip(gradients, variables) if g is not None])
         return self._update_metrics(x, y, sample_weight, out)
 
     def test_step(self, data):

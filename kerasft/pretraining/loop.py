@@ -34,6 +34,7 @@ from kerasft.optim.optimizers import build_before_fit
 from kerasft.checkpoints import (
     Checkpointer,
     EpochWeights,
+    extend_history,
     latest_checkpoint,
     restore_state,
 )
@@ -175,13 +176,28 @@ def _write_summaries(directory: str, points: dict[int, dict]) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
-    """Steps `[start, end)` trained on rows of `sequence_length` tokens."""
+    """Steps `[start, end)` trained on rows of `sequence_length` tokens.
+
+    `data_start` is the step the phase's data stream began at (an ELECTRA
+    masked-LM warmup can end inside a row length's stream), and
+    `masked_lm` marks ELECTRA's masked-LM warmup steps.
+    """
 
     start: int
     end: int
     sequence_length: int
     batch_size: int
     seed_offset: int
+    data_start: int = 0
+    masked_lm: bool = False
+
+
+def _boundary(config: PretrainConfig, fraction: float) -> int:
+    # A fraction of the planned budget (`decay_steps` when a run will be
+    # extended), on a checkpoint, so a run stopped early and resumed keeps
+    # the same boundary and knows its phase from its step.
+    every = config.checkpoint_every
+    return min(config.steps, round(config.schedule_steps * fraction / every) * every)
 
 
 def training_phases(config: PretrainConfig, sequence_length: int) -> list[Phase]:
@@ -191,9 +207,9 @@ def training_phases(config: PretrainConfig, sequence_length: int) -> list[Phase]
     attention over a short row is spread over few tokens, so a small model
     leaves the unigram plateau (predicting word frequencies, ignoring
     context) in far fewer steps. Rows of the warmup hold the same number of
-    tokens per step (a proportionally larger batch), and the boundary falls
-    on a checkpoint (a fraction of the planned budget, `schedule_steps`)
-    so a resumed run knows its phase from its step.
+    tokens per step (a proportionally larger batch). ELECTRA runs are also
+    cut where their masked-LM warmup (`electra_mlm_fraction`) ends. Every
+    boundary falls on a checkpoint.
 
     Example:
     >>> [(p.start, p.end, p.sequence_length, p.batch_size) for p in
@@ -203,22 +219,24 @@ def training_phases(config: PretrainConfig, sequence_length: int) -> list[Phase]
     [(0, 500, 16, 256), (500, 1000, 64, 64)]
     """
     short = config.short_sequence_length
-    boundary = 0
+    rows = 0
     if short and short < sequence_length and config.short_sequence_fraction > 0:
-        every = config.checkpoint_every
-        # Of the planned budget (`decay_steps` when a run will be extended),
-        # so a run stopped early and resumed keeps the same boundary.
-        planned = config.schedule_steps
-        boundary = min(
-            config.steps, round(planned * config.short_sequence_fraction / every) * every
-        )
+        rows = _boundary(config, config.short_sequence_fraction)
+    streams = []  # (start, end, length, batch, seed offset)
+    if rows:
+        streams.append((0, rows, short, config.batch_size * sequence_length // short, 7919))
+    if rows < config.steps:
+        streams.append((rows, config.steps, sequence_length, config.batch_size, 0))
+    warmup = 0
+    if config.objective == "electra" and config.electra_mlm_fraction > 0:
+        warmup = _boundary(config, config.electra_mlm_fraction)
     phases = []
-    if boundary:
-        phases.append(Phase(0, boundary, short,
-                            config.batch_size * sequence_length // short, 7919))
-    if boundary < config.steps:
-        phases.append(Phase(boundary, config.steps, sequence_length,
-                            config.batch_size, 0))
+    for start, end, length, batch, seed_offset in streams:
+        for lo, hi, masked_lm in ((start, min(end, warmup), True),
+                                  (max(start, warmup), end, False)):
+            if lo < hi:
+                phases.append(Phase(lo, hi, length, batch, seed_offset,
+                                    data_start=start, masked_lm=masked_lm))
     return phases
 
 
@@ -352,8 +370,13 @@ def pretrain(
             batch_size=phase.batch_size, mask_rate=config.mask_rate,
             packing=config.packing, whole_word=config.whole_word_masking,
             seed=config.seed + phase.seed_offset,
-            start_batch=step - phase.start,
+            start_batch=step - phase.data_start,
         )
+        if config.objective == "electra":
+            model.masked_lm_warmup = phase.masked_lm
+            if phase.masked_lm:
+                logging.info("Steps %d-%d: masked-LM warmup of the backbone.",
+                             phase.start, phase.end)
         epoch = step // config.checkpoint_every
         budget.steps = phase.end
         build_before_fit(model)
@@ -365,8 +388,7 @@ def pretrain(
             callbacks=callbacks,
             verbose=verbose,
         )
-        for key, values in fit.history.items():
-            history.setdefault(key, []).extend(values)
+        extend_history(history, fit.history)
         # The finished phase's iterator sits in a reference cycle; collected
         # now, its prefetch threads stop instead of running to process exit.
         del fit, train_ds
@@ -426,7 +448,6 @@ def _merge_history(run_dir: str, history: dict, state: dict | None) -> dict:
         elif os.path.isfile(path):
             with open(path) as f:
                 previous = json.load(f)
-    for key, values in history.items():
-        previous.setdefault(key, []).extend(float(v) for v in values)
+    extend_history(previous, history)
     atomic_files.write_json(path, previous)
     return previous

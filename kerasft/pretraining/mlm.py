@@ -75,6 +75,10 @@ class PretrainConfig:
         rtd_weight: ELECTRA's weight of the replaced-token loss (lambda).
         generator_fraction: ELECTRA's generator width as a fraction of the
             backbone's hidden size.
+        electra_mlm_fraction: ELECTRA's masked-LM warmup: the share of the
+            planned steps in which the backbone and the generator learn
+            masked-LM before replaced-token detection starts (see
+            `kerasft.pretraining.electra`); 0 starts with detection.
         short_sequence_length: rows of this many tokens for the first
             `short_sequence_fraction` of the steps (sequence-length warmup,
             see `kerasft.pretraining.loop.training_phases`); 0 turns it off.
@@ -124,6 +128,12 @@ class PretrainConfig:
     generator_fraction: float = option(
         0.25, "ELECTRA: generator width as a fraction of the backbone's hidden size."
     )
+    electra_mlm_fraction: float = option(
+        0.5,
+        "ELECTRA: share of --steps in which the backbone learns masked-LM before "
+        "replaced-token detection starts (from random weights the discriminator "
+        "stays at 'nothing replaced' for thousands of steps); 0: detection from step 0.",
+    )
     short_sequence_length: int = option(
         16,
         "Sequence-length warmup: rows of this many tokens (same tokens per step) "
@@ -148,6 +158,12 @@ class PretrainConfig:
         if not 0.0 < self.mask_rate < 1.0:
             raise ValueError(
                 f"`mask_rate` must be in (0, 1). Received: mask_rate={self.mask_rate}."
+            )
+        if not 0.0 <= self.electra_mlm_fraction < 1.0:
+            raise ValueError(
+                "`electra_mlm_fraction` must be in [0, 1): some steps must train "
+                "replaced-token detection. Received: "
+                f"electra_mlm_fraction={self.electra_mlm_fraction}."
             )
         if self.decay_steps is not None and (
             not isinstance(self.decay_steps, int)
