@@ -9,6 +9,7 @@ Every step is the real binary, so the numbers are what a user gets.
 
 Usage (about 20 minutes on 2 cores):
     python benchmarks/compare_objectives.py [--max_seconds 280] [--seeds 0,1,2]
+        [--electra_flag=--electra_mlm_fraction=0.3 ...]
 """
 
 from __future__ import annotations
@@ -39,15 +40,20 @@ def main() -> None:
                         help="Wall-clock cap of each pretraining's training loop.")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--output_dir", default="runs/compare_objectives")
+    parser.add_argument("--electra_flag", action="append", default=[],
+                        help="An extra kerasft-pretrain flag for the ELECTRA run "
+                             "(repeatable), e.g. --electra_flag=--electra_mlm_fraction=0.3.")
+    parser.add_argument("--objectives", default="mlm,electra")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     results = {}
-    for objective in ("mlm", "electra"):
+    for objective in args.objectives.split(","):
+        extra = args.electra_flag if objective == "electra" else []
         run_dir = os.path.join(args.output_dir, objective)
         wall = _run([
             os.path.join(BIN, "kerasft-pretrain"), "--flagfile=flags/demo_pretrain.flags",
             f"--objective={objective}", f"--output_dir={run_dir}/pretrain",
-            f"--max_seconds={args.max_seconds}", "--noprogress",
+            f"--max_seconds={args.max_seconds}", "--noprogress", *extra,
         ])
         with open(os.path.join(run_dir, "pretrain", "metrics.json")) as f:
             pre = json.load(f)

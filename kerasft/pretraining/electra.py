@@ -426,6 +426,9 @@ class ElectraPretrainer(keras.Model):
         gradients = tape.gradient(loss, variables)
         # A phase leaves some weights out (the RTD head in the warmup, the
         # backbone's MLM head after it, the unused pooler): not updated at all.
+        # Built for every weight first, so the other phase can train its own.
+        if not self.optimizer.built:
+            self.optimizer.build(variables)
         self.optimizer.apply_gradients(
             [(g, v) for g, v in zip(gradients, variables) if g is not None])
         return self._update_metrics(x, y, sample_weight, out)

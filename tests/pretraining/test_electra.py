@@ -235,3 +235,54 @@ def test_default_generator_sizes_and_errors():
                            model.discriminator_dense.kernel.numpy())
     with pytest.raises(ValueError, match="divisible by `generator_num_heads`"):
         ElectraPretrainer(_backbone(), generator_hidden_dim=10, generator_num_heads=4)
+
+
+WARMUP_METRICS = {
+    "loss", "generator_loss", "generator_accuracy", "discriminator_mlm_loss",
+    "discriminator_mlm_accuracy",
+}
+
+
+def test_masked_lm_warmup_trains_the_backbone_as_a_masked_lm_then_rtd(batches):
+    keras.utils.set_random_seed(0)
+    model = ElectraPretrainer(_backbone(), seed=0)
+    model.compile(optimizer=keras.optimizers.AdamW(3e-3), jit_compile=False)
+    rtd_head = [model.discriminator_dense.kernel, model.discriminator_logit.kernel]
+    shared = {id(v) for v in model.backbone.weights}  # the tied token embedding
+    mlm_head = [v for v in model.discriminator_mlm_head.trainable_weights
+                if id(v) not in shared]
+    assert mlm_head
+
+    def snapshot(variables):
+        return [v.numpy().copy() for v in variables]
+
+    model.masked_lm_warmup = True
+    rtd_before, mlm_before = snapshot(rtd_head), snapshot(mlm_head)
+    encoder_before = model.backbone.get_layer("transformer_layer_0").get_weights()[0].copy()
+    warm = model.fit(_dataset(batches).repeat(), epochs=3, steps_per_epoch=6,
+                     verbose=0).history
+    assert set(warm) == WARMUP_METRICS
+    assert warm["discriminator_mlm_loss"][-1] < warm["discriminator_mlm_loss"][0]
+    # The warmup loss is the sum of the two masked-LM losses.
+    np.testing.assert_allclose(
+        warm["loss"], np.add(warm["generator_loss"], warm["discriminator_mlm_loss"]),
+        rtol=1e-5)
+    # The backbone learned; the replaced-token head got no gradient at all.
+    assert not np.allclose(
+        model.backbone.get_layer("transformer_layer_0").get_weights()[0], encoder_before)
+    for before, v in zip(rtd_before, rtd_head):
+        np.testing.assert_array_equal(before, v.numpy(), err_msg=v.path)
+    assert any(not np.array_equal(b, v.numpy()) for b, v in zip(mlm_before, mlm_head))
+
+    model.masked_lm_warmup = False
+    mlm_after_warmup = snapshot(mlm_head)
+    rtd = model.fit(_dataset(batches).repeat(), epochs=1, steps_per_epoch=6,
+                    verbose=0).history
+    assert set(rtd) == METRICS
+    for before, v in zip(mlm_after_warmup, mlm_head):
+        np.testing.assert_array_equal(before, v.numpy(), err_msg=v.path)
+    assert any(not np.array_equal(b, v.numpy()) for b, v in zip(rtd_before, rtd_head))
+    # Evaluation scores replaced-token detection in either phase.
+    model.masked_lm_warmup = True
+    one = tf.data.Dataset.from_tensors(tuple(batches[0]))
+    assert set(model.evaluate(one, verbose=0, return_dict=True)) == METRICS

@@ -6,11 +6,14 @@ from kerasft.pretraining.loop import training_phases
 from kerasft.pretraining.mlm import PretrainConfig
 
 
-def _plan(**kwargs):
+def _phases(**kwargs):
     config = PretrainConfig(**{"steps": 1000, "batch_size": 64, "checkpoint_every": 100,
                                **kwargs})
-    return [(p.start, p.end, p.sequence_length, p.batch_size)
-            for p in training_phases(config, 64)]
+    return training_phases(config, 64)
+
+
+def _plan(**kwargs):
+    return [(p.start, p.end, p.sequence_length, p.batch_size) for p in _phases(**kwargs)]
 
 
 def test_warmup_keeps_tokens_per_step_and_ends_on_a_checkpoint():
@@ -34,3 +37,31 @@ def test_boundary_follows_the_planned_budget_not_the_stop_step():
     assert _plan(steps=300, decay_steps=1000, short_sequence_length=16) == [
         (0, 300, 16, 256)]
     assert _plan(steps=1000, decay_steps=1000, short_sequence_length=16)[1][0] == 500
+
+
+def test_electra_warmup_cuts_a_row_length_stream_and_keeps_its_data_position():
+    phases = _phases(objective="electra", short_sequence_length=16,
+                     electra_mlm_fraction=0.3)
+    assert [(p.start, p.end, p.sequence_length, p.batch_size, p.data_start,
+             p.masked_lm) for p in phases] == [
+        (0, 300, 16, 256, 0, True),
+        # Same stream of short rows: its batches continue from batch 300.
+        (300, 500, 16, 256, 0, False),
+        (500, 1000, 64, 64, 500, False),
+    ]
+    assert phases[0].seed_offset == phases[1].seed_offset != phases[2].seed_offset
+
+
+def test_electra_warmup_past_the_short_rows_and_without_warmup():
+    assert [(p.start, p.end, p.sequence_length, p.masked_lm) for p in _phases(
+        objective="electra", short_sequence_length=16, short_sequence_fraction=0.2,
+        electra_mlm_fraction=0.5)] == [
+        (0, 200, 16, True), (200, 500, 64, True), (500, 1000, 64, False)]
+    assert [(p.start, p.end, p.masked_lm) for p in _phases(
+        objective="electra", short_sequence_length=0, electra_mlm_fraction=0.0)] == [
+        (0, 1000, False)]
+
+
+def test_masked_lm_objective_ignores_the_electra_warmup():
+    phases = _phases(objective="mlm", short_sequence_length=0, electra_mlm_fraction=0.5)
+    assert [(p.start, p.end, p.masked_lm) for p in phases] == [(0, 1000, False)]

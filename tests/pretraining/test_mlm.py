@@ -73,6 +73,7 @@ def test_batches_are_a_function_of_seed_and_index(tiny_preprocessor):
         ({"steps": 0}, "`steps` must be a positive int"),
         ({"mask_rate": 1.5}, "`mask_rate` must be in (0, 1)"),
         ({"warmup_steps": 10, "decay_steps": 5}, "`decay_steps` must be"),
+        ({"electra_mlm_fraction": 1.0}, "`electra_mlm_fraction` must be in [0, 1)"),
     ],
 )
 def test_config_errors_name_the_argument(kwargs, fragment):

@@ -20,7 +20,7 @@ from kerasft.pretraining.mlm import PretrainConfig
 from kerasft.tokenizers import TextPreprocessor
 
 
-def _run(run_dir, steps, resume, objective="mlm", short=0):
+def _run(run_dir, steps, resume, objective="mlm", short=0, mlm_fraction=0.5):
     keras.utils.set_random_seed(0)
     pre = TextPreprocessor(TINY_VOCAB, sequence_length=16)
     backbone = build_backbone(BackboneConfig(
@@ -31,7 +31,8 @@ def _run(run_dir, steps, resume, objective="mlm", short=0):
     config = PretrainConfig(steps=steps, batch_size=4, learning_rate=1e-2,
                             warmup_steps=2, decay_steps=6, checkpoint_every=3,
                             objective=objective, short_sequence_length=short,
-                            short_sequence_fraction=0.5)
+                            short_sequence_fraction=0.5,
+                            electra_mlm_fraction=mlm_fraction)
     texts = tf.data.Dataset.from_tensor_slices((POSITIVE + NEGATIVE) * 4)
     metrics = pretrain(backbone, pre, texts, config=config, run_dir=str(run_dir),
                        resume=resume, verbose=0)
@@ -39,13 +40,18 @@ def _run(run_dir, steps, resume, objective="mlm", short=0):
 
 
 @pytest.mark.large
-@pytest.mark.parametrize("objective, short", [("mlm", 0), ("electra", 0), ("mlm", 8)])
-def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path, objective, short):
+@pytest.mark.parametrize("objective, short, mlm_fraction", [
+    ("mlm", 0, 0.5), ("electra", 0, 0.0), ("electra", 0, 0.5), ("mlm", 8, 0.5)])
+def test_stopped_and_resumed_run_matches_an_uninterrupted_one(
+        tmp_path, objective, short, mlm_fraction):
     # short=8: steps 1-3 on rows of 8 tokens, 4-6 on full rows; the split run
     # stops right at the phase boundary and resumes into the second phase.
-    full, full_metrics = _run(tmp_path / "full", 6, False, objective, short)
-    _, first = _run(tmp_path / "split", 3, False, objective, short)
-    resumed, second = _run(tmp_path / "split", 6, True, objective, short)
+    # ELECTRA at 0.5: steps 1-3 are its masked-LM warmup, likewise.
+    args = objective, short, mlm_fraction
+    full, full_metrics = _run(tmp_path / "full", 6, False, *args)
+    _, first = _run(tmp_path / "split", 3, False, *args)
+    resumed, second = _run(tmp_path / "split", 6, True, *args)
+    boundary = short or (objective == "electra" and mlm_fraction)
 
     assert (first["steps"], second["resumed_from_step"], second["steps"]) == (3, 3, 6)
     assert full_metrics["steps"] == 6
@@ -54,7 +60,7 @@ def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path, objectiv
     assert second["tokens_seen"] == full_metrics["tokens_seen"] > first["tokens_seen"] > 0
     assert len(full.weights) == len(resumed.weights) > 0
     for a, b in zip(full.weights, resumed.weights):
-        if short:
+        if boundary:
             # Across the phase boundary the uninterrupted run re-traces its
             # train step for the new row length while the resumed one traces
             # it fresh; oneDNN's kernels then differ in the last bit (seen: one
@@ -67,6 +73,6 @@ def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tmp_path, objectiv
     # The per-interval loss curve continues where it stopped (to the same few
     # ulps across the phase boundary: seen 2.4e-7 on a loss of 3.63 in CI).
     assert first["train_loss_curve"] + second["train_loss_curve"] == pytest.approx(
-        full_metrics["train_loss_curve"], rel=1e-6 if short else 0, abs=0)
+        full_metrics["train_loss_curve"], rel=1e-6 if boundary else 0, abs=0)
     history = json.loads((tmp_path / "split" / "pretrain_history.json").read_text())
     assert len(history["loss"]) == 2
