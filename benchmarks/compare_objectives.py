@@ -7,7 +7,7 @@ the demo recipe (`flags/demo_finetune.flags`) for several seeds and prints
 test accuracy mean ± std per objective, plus one JSON line of all figures.
 Every step is the real binary, so the numbers are what a user gets.
 
-Usage (about 20 minutes on 2 cores):
+Usage (about 50 minutes on 2 cores):
     python benchmarks/compare_objectives.py [--max_seconds 280] [--seeds 0,1,2]
         [--electra_flag=--electra_mlm_fraction=0.3 ...]
 """
