@@ -11,9 +11,12 @@ Measured (2 cores, 2026-12-04): from random weights the discriminator loss
 sits at the always-original entropy for the whole run, even after the
 generator has learned the task; a plain backbone with a binary head on
 uniformly random replacements escapes that plateau only after ~500 steps at
-1e-3. With `--warmup_epochs 2` (the backbone first trained as a masked-LM,
-what `--electra_mlm_fraction` does in `kerasft-pretrain`) replaced-token
-detection learns within the first RTD epoch.
+1e-3. `--warmup_epochs N` first trains the backbone as a masked-LM (what
+`--electra_mlm_fraction` does in `kerasft-pretrain`). On this toy task it
+does not help: after a 300-step warmup (backbone MLM accuracy 0.385) the
+discriminator loss still tracks the always-original entropy for 200 RTD
+steps (replaced accuracy 0.000-0.008), while on the demo's real text the
+same warmup lets RTD learn (README, ELECTRA). Why the two differ is open.
 
 Usage:
     python benchmarks/electra_synthetic.py [--objective electra|mlm]
