@@ -88,10 +88,11 @@ def compare(results: dict, target_kind: str, labels: list[str], *, seed: int = 0
         out["vs_scratch"] = comparison.compare_regimes(
             metric_fn, gold, predictions, "scratch", seed=seed
         )
-        # When scratch is the best, these are the sentences above again.
+    # When scratch is the best, its sentences are the ones above.
+    if "scratch" in predictions and best != "scratch":
         sentences += [
             comparison.describe(name, "scratch", out["vs_scratch"][name], metric)
-            for name in predictions if best != "scratch" and name not in ("scratch", best)
+            for name in predictions if name not in ("scratch", best)
         ]
     out["sentences"] = sentences
     return out

@@ -6,7 +6,10 @@ from kerasft.experiment.decision import compare
 from kerasft.finetuning.trainer import PREDICTIONS_FILE
 
 
-def _results(tmp_path, predicted: dict[str, list[int]], gold: list[int]) -> dict:
+GOLD = [1, 0, 1, 1, 0, 1, 0, 0]
+
+
+def _results(tmp_path, predicted: dict[str, list[int]], gold: list[int] = GOLD) -> dict:
     regimes = {}
     for name, labels in predicted.items():
         run_dir = tmp_path / name
@@ -22,12 +25,11 @@ def _results(tmp_path, predicted: dict[str, list[int]], gold: list[int]) -> dict
 
 
 def test_scratch_best_states_each_comparison_once(tmp_path):
-    gold = [1, 0, 1, 1, 0, 1, 0, 0]
     results = _results(tmp_path, {
-        "scratch": gold,
+        "scratch": GOLD,
         "self_train": [1, 0, 1, 0, 0, 1, 1, 0],
         "mixture": [0, 0, 1, 0, 0, 1, 1, 0],
-    }, gold)
+    })
     out = compare(results, "class", ["0", "1"])
     assert out["best"] == "scratch"
     assert len(out["sentences"]) == 2
@@ -36,12 +38,11 @@ def test_scratch_best_states_each_comparison_once(tmp_path):
 
 
 def test_other_best_adds_the_comparisons_with_scratch(tmp_path):
-    gold = [1, 0, 1, 1, 0, 1, 0, 0]
     results = _results(tmp_path, {
         "scratch": [0, 0, 1, 0, 0, 1, 1, 0],
-        "self_train": gold,
+        "self_train": GOLD,
         "mixture": [1, 0, 1, 0, 0, 1, 1, 0],
-    }, gold)
+    })
     out = compare(results, "class", ["0", "1"])
     assert out["best"] == "self_train"
     # scratch and mixture against the best, then mixture against scratch.
