@@ -62,11 +62,16 @@ def test_bfloat16_pretraining_then_fine_tuning_and_a_float32_export(
     for a, b in zip(as_float32.weights, as_bf16.weights):
         assert a.dtype == b.dtype == "float32"
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    if objective == "mlm":  # the fill_mask export of a bfloat16-trained run
-        path = export_fill_mask(run_dir, tmp_path / "fill_mask_models", top_k=2)
-        out = tf.saved_model.load(str(path)).signatures["fill_mask"](
-            text=tf.constant(["the [MASK] is good"]))
-        assert out["scores"].dtype == tf.float32
+    if objective == "electra":
+        # The discriminator is saved as the same `BertBackbone` as an MLM
+        # run's, so the bfloat16 fine-tuning and export below (the costly
+        # part) would repeat the MLM case's path exactly.
+        return
+    # The fill_mask export of a bfloat16-trained run.
+    path = export_fill_mask(run_dir, tmp_path / "fill_mask_models", top_k=2)
+    out = tf.saved_model.load(str(path)).signatures["fill_mask"](
+        text=tf.constant(["the [MASK] is good"]))
+    assert out["scores"].dtype == tf.float32
 
     ft_dir = tmp_path / "finetune"
     ft = finetune(FinetuneConfig(
