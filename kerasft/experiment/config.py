@@ -96,6 +96,8 @@ class ExperimentConfig(FinetuneRecipe):
             `"electra"` (MiniLM's continued pretraining is always masked-LM:
             the checkpoint ships no ELECTRA generator).
         pretrain_mask_rate: masking rate of the small-backbone pretrainings.
+        pretrain_whole_word_masking: whole-word masking in the
+            small-backbone pretrainings.
         pretrain_short_sequence_length: sequence-length warmup of the
             small-backbone pretrainings (rows of this many tokens for the
             first half of the steps; 0: off).
@@ -173,6 +175,10 @@ class ExperimentConfig(FinetuneRecipe):
     )
     pretrain_mask_rate: float = option(
         PretrainConfig.mask_rate, "Masking rate of the small-backbone pretrainings."
+    )
+    pretrain_whole_word_masking: bool = option(
+        PretrainConfig.whole_word_masking,
+        "Whole-word masking in the small-backbone pretrainings (all pieces of a word or none).",
     )
     pretrain_short_sequence_length: int = option(
         PretrainConfig.short_sequence_length,

@@ -124,6 +124,7 @@ def pretraining_plan(
         config, "pretrain",
         objective=config.objective,
         mask_rate=config.pretrain_mask_rate,
+        whole_word_masking=config.pretrain_whole_word_masking,
         short_sequence_length=config.pretrain_short_sequence_length,
     )
     return Pretraining(run_config, train_config, corpora)

@@ -54,7 +54,8 @@ def test_small_learning_rate_replaces_the_rate_of_small_backbone_runs_only():
 
 def test_small_backbone_pretraining_takes_the_experiments_settings():
     config = ExperimentConfig(data_dir="d", regimes=("self_train",), num_layers=1,
-                              hidden_dim=32, vocabulary_size=500, pretrain_dropout=0.2)
+                              hidden_dim=32, vocabulary_size=500, pretrain_dropout=0.2,
+                              pretrain_whole_word_masking=True)
     files = {"train": "t.jsonl", "validation": "v.jsonl", "test": "x.jsonl"}
     plan = pretraining_plan(config, "self_train", files)
     run = dataclasses.asdict(plan.run_config)
@@ -62,3 +63,4 @@ def test_small_backbone_pretraining_takes_the_experiments_settings():
     assert (run["dropout"], run["sequence_length"]) == (0.2, 64)
     # The small-backbone budget defaults to kerasft-pretrain's.
     assert plan.train_config.steps == config.pretrain_steps == PretrainConfig.steps
+    assert plan.train_config.whole_word_masking and not PretrainConfig.whole_word_masking
