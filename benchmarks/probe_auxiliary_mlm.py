@@ -24,7 +24,6 @@ import dataclasses
 import json
 import os
 import statistics
-import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -73,7 +72,7 @@ def run(config: FinetuneConfig, aux_weight: float, mask_rate: float, load_head: 
     aux = MaskedLMAuxiliary(model, aux_weight=aux_weight, mask_rate=mask_rate)
     if load_head:
         path = os.path.join(os.path.dirname(config.backbone), MASKED_LM_HEAD_WEIGHTS)
-        load_masked_lm_head(types.SimpleNamespace(masked_lm_head=aux.mlm_head), path)
+        load_masked_lm_head(aux.mlm_head, path)
     losses = {**aux.default_losses(), head.name: make_loss(config.loss, head, train)[0]}
     aux.compile(
         optimizer=make_optimizer(

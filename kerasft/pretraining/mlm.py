@@ -322,9 +322,20 @@ def save_masked_lm_head(masked_lm: keras.Model, path: str) -> None:
     np.savez(path, **{v.path: v.numpy() for v in own})
 
 
-def load_masked_lm_head(masked_lm: keras.Model, path: str) -> None:
-    """Load weights written by `save_masked_lm_head` into `masked_lm`."""
-    head = masked_lm.masked_lm_head
+def load_masked_lm_head(target: keras.Model | keras.layers.Layer, path: str) -> None:
+    """Load weights written by `save_masked_lm_head` into a masked-LM head.
+
+    Args:
+        target: a `BertMaskedLM` (its `masked_lm_head` is loaded) or a
+            `MaskedLMHead` layer itself, e.g. `MaskedLMAuxiliary.mlm_head`.
+        path: the `.npz` file `save_masked_lm_head` wrote.
+
+    Example:
+    >>> load_masked_lm_head(aux.mlm_head, "runs/pre/masked_lm_head.npz")  # doctest: +SKIP
+    """
+    # Weights are matched by path below the head's own name, so a head
+    # named differently (the auxiliary one) loads the same file.
+    head = getattr(target, "masked_lm_head", target)
     with np.load(path) as saved:
         by_suffix = {k.split("/", 1)[1]: saved[k] for k in saved.files}
     own = [v for v in head.weights if v.path.startswith(head.name + "/")]

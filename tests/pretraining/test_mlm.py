@@ -85,3 +85,30 @@ def test_config_errors_name_the_argument(kwargs, fragment):
 def test_schedule_horizon_defaults_to_the_budget():
     assert PretrainConfig(steps=50, warmup_steps=5).schedule_steps == 50
     assert PretrainConfig(steps=50, decay_steps=200).schedule_steps == 200
+
+
+def test_masked_lm_head_weights_load_into_a_bare_head_of_another_name(tiny_backbone, tmp_path):
+    import keras_hub
+
+    from kerasft.pretraining.mlm import load_masked_lm_head, make_masked_lm, save_masked_lm_head
+
+    length = 8
+    inputs = {"token_ids": np.ones((1, length), "int32"), "segment_ids": np.zeros((1, length), "int32"),
+              "padding_mask": np.ones((1, length), "bool")}
+    positions = np.zeros((1, 2), "int32")
+    masked_lm = make_masked_lm(tiny_backbone)
+    masked_lm({**inputs, "mask_positions": positions})
+    for v in masked_lm.masked_lm_head.weights:  # away from the initial values
+        v.assign(np.random.default_rng(0).normal(size=v.shape).astype(v.dtype))
+    path = str(tmp_path / "head.npz")
+    save_masked_lm_head(masked_lm, path)
+    head = keras_hub.layers.MaskedLMHead(
+        vocabulary_size=tiny_backbone.vocabulary_size, token_embedding=tiny_backbone.token_embedding,
+        intermediate_activation="gelu", name="auxiliary_mlm_head")
+    head(tiny_backbone(inputs)["sequence_output"], positions)
+    load_masked_lm_head(head, path)
+    own = lambda layer: [v.numpy() for v in layer.weights if v.path.startswith(layer.name + "/")]
+    saved, loaded = own(masked_lm.masked_lm_head), own(head)
+    assert len(saved) == len(loaded) > 0
+    for a, b in zip(saved, loaded):
+        np.testing.assert_array_equal(a, b)
